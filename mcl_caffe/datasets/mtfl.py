@@ -1,0 +1,63 @@
+"""MTFL / AFLW 5-point lists: ``path x1 x2 x3 x4 x5 y1 y2 y3 y4 y5 [attributes...]``.
+
+Paths are relative to the list file's folder; Windows separators (the original MTFL files
+use ``lfw_5590\\name.jpg``) are accepted.  Point order: left eye, right eye, nose tip, left
+mouth corner, right mouth corner ("left" = image left).  Coordinates are taken as given
+(0-based pixel centres).  No face boxes: the box is derived from the points.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..landmarks import get_scheme
+from .sample import BadSample, Face, LoadResult, check_face, parse_float
+
+N_POINTS = 5
+
+
+def load_mtfl_list(list_path, limit: int | None = None) -> LoadResult:
+    """Read one MTFL-format list. `limit` keeps only the first `limit` non-empty lines."""
+    list_path = Path(list_path)
+    if not list_path.is_file():
+        raise FileNotFoundError("MTFL list file not found: %s" % list_path)
+    scheme = get_scheme("aflw5")
+    root = list_path.resolve().parent
+    faces, problems = [], []
+    order = 0
+    with open(list_path, "r", encoding="utf-8", errors="replace") as fh:
+        for lineno, line in enumerate(fh, start=1):
+            tokens = line.split()
+            if not tokens:
+                continue
+            if limit is not None and order >= limit:
+                break
+            where = "%s:%d" % (list_path, lineno)
+            try:
+                if len(tokens) < 1 + 2 * N_POINTS:
+                    raise BadSample(
+                        "wrong point count",
+                        "%s: expected an image path and %d coordinates, got %d fields"
+                        % (where, 2 * N_POINTS, len(tokens)),
+                    )
+                rel = tokens[0].replace("\\", "/")
+                vals = [
+                    parse_float(t, "%s column %d" % (where, i + 2))
+                    for i, t in enumerate(tokens[1 : 1 + 2 * N_POINTS])
+                ]
+                xs, ys = vals[:N_POINTS], vals[N_POINTS:]
+                face = Face(
+                    source="%s (%s)" % (where, rel),
+                    points=np.stack([xs, ys], axis=1),
+                    image_path=str(root / rel),
+                    group=rel,
+                    order=order,
+                )
+                check_face(face, scheme)
+                faces.append(face)
+            except BadSample as exc:
+                problems.append(exc)
+            order += 1
+    return LoadResult(faces, problems)
