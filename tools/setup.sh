@@ -27,7 +27,7 @@ CAFFE_SHA256="c6410cc60bdd6db685d441b66be7df05410f8850ac88d6b75d48ef9b2315c08a"
 
 APT_PACKAGES=(build-essential cmake libboost-system-dev libboost-thread-dev libboost-filesystem-dev
   libboost-regex-dev libboost-python-dev libprotobuf-dev protobuf-compiler libgoogle-glog-dev
-  libgflags-dev libhdf5-dev libopenblas-dev libgtest-dev)
+  libgflags-dev libhdf5-dev libopenblas-dev libgtest-dev patch)
 
 STEP="start"
 LOG=""
@@ -104,8 +104,10 @@ BOOST_PY=$(ls /usr/lib/x86_64-linux-gnu/libboost_python3*.so 2>/dev/null | head 
 
 CMAKE_FLAGS=(-DCMAKE_BUILD_TYPE=Release -DCPU_ONLY=ON -DBUILD_python=ON -DUSE_OPENCV=OFF -DUSE_LMDB=OFF
   -DUSE_LEVELDB=OFF -DANACONDA_HOME=/nonexistent "-DPYTHON_VERSION=python$PYVER")
+# Patches applied to the sources before building (tools/caffe_patches/README.md says why each exists).
+PATCHES=("$ROOT"/tools/caffe_patches/*.patch)
 build_key=$(printf '%s|' "$CAFFE_SDIST==$CAFFE_VERSION" "${CMAKE_FLAGS[@]}" "py$PYVER" "numpy$NPMAJOR" \
-  "$(basename "$BOOST_PY")" | sha256sum | cut -c1-12)
+  "$(basename "$BOOST_PY")" "$(cat "${PATCHES[@]}" | sha256sum)" | sha256sum | cut -c1-12)
 CDIR="$CACHE/caffe-$CAFFE_VERSION-$build_key"
 
 if [[ -f "$CDIR/.complete" ]]; then
@@ -125,6 +127,9 @@ else
       || { rm -f "$tarball"; fail "checksum mismatch for $tarball (deleted; re-run to download again)"; }
     rm -rf "$CDIR" && mkdir -p "$CDIR/build" "$CDIR/linkshim"
     tar -xzf "$tarball" -C "$CDIR" && mv "$CDIR/$CAFFE_SDIST-$CAFFE_VERSION" "$CDIR/src"
+    for p in "${PATCHES[@]}"; do
+      patch -d "$CDIR/src" -p1 --forward --quiet <"$p" >>"$LOG" 2>&1 || fail "patch $(basename "$p") does not apply"
+    done
     # Caffe's CMakeLists links -lboost_python; Debian names it libboost_python3XX.
     ln -sf "$BOOST_PY" "$CDIR/linkshim/libboost_python.so"
     (cd "$CDIR/build" && cmake ../src "${CMAKE_FLAGS[@]}" \

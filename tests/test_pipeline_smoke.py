@@ -1,0 +1,176 @@
+"""End to end: `make all PROFILE=smoke` on real MTFL faces, through the real Makefile targets and Caffe.
+
+One module-scoped run (a few minutes on 2 cores) is shared by the checks below:
+stage 1 is killed after its first snapshot and resumed by `make all`, which then runs every stage.
+"""
+import csv
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from mcl_caffe.assemble import coordinate_rows
+from mcl_caffe.caffe_import import load_caffe
+from mcl_caffe.landmarks import get_scheme
+from mcl_caffe.netgen import conv_names
+from mcl_caffe.predict import read_set
+from mcl_caffe.run_layout import read_json
+from mcl_caffe.weighting import cluster_point_weights, error_proportional_weights, multi_center_weights
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared" / "data" / "mtfl"
+SCHEME = get_scheme("aflw")
+pytestmark = pytest.mark.slow
+
+
+def _make(*targets, tmp, extra=(), **kw):
+    args = ["make", "--no-print-directory", *targets, "DATASET=aflw", "PROFILE=smoke",
+            "OUT=%s" % (tmp / "data"), "RUNS=%s" % (tmp / "runs"), *extra]
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, **kw)
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    if not SHARED.is_dir():
+        pytest.fail("the shared MTFL data is missing at %s" % SHARED)
+    tmp = tmp_path_factory.mktemp("smoke")
+    data = _make("data", tmp=tmp)
+    assert data.returncode == 0, data.stdout + data.stderr
+
+    # start stage 1, kill it once its first snapshot is on disk
+    snap = tmp / "runs" / "aflw-smoke" / "stage1" / "snapshots" / "stage1_iter_50.solverstate"
+    proc = subprocess.Popen(["make", "--no-print-directory", "stage1", "DATASET=aflw", "PROFILE=smoke",
+                             "OUT=%s" % (tmp / "data"), "RUNS=%s" % (tmp / "runs")],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 600
+    while not snap.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.5)
+    time.sleep(1.0)  # let the .caffemodel/.solverstate pair finish writing
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert snap.exists(), "stage1 never wrote its first snapshot"
+
+    full = _make("all", tmp=tmp)
+    assert full.returncode == 0, full.stdout[-3000:] + full.stderr[-3000:]
+    return {"tmp": tmp, "runs": tmp / "runs" / "aflw-smoke", "data": tmp / "data" / "aflw",
+            "out": full.stdout + full.stderr}
+
+
+def _caffe_net(deploy, weights):
+    caffe = load_caffe()
+    return caffe.Net(str(deploy), str(weights), caffe.TEST)
+
+
+def test_stage1_resumed_from_its_snapshot(run):
+    assert re.search(r"stage1: resuming from \S+stage1_iter_50\.solverstate \(iteration 50 of 150\)", run["out"])
+    with (run["runs"] / "stage1" / "loss.csv").open() as f:
+        iters = [int(r["iter"]) for r in csv.DictReader(f)]
+    assert iters == list(range(1, 151))
+
+
+def test_stage1_training_loss_falls(run):
+    with (run["runs"] / "stage1" / "loss.csv").open() as f:
+        losses = [float(r["loss"]) for r in csv.DictReader(f)]
+    first, last = np.mean(losses[:10]), np.mean(losses[-10:])
+    assert last < first / 10, (first, last)
+
+
+def _loss_weights(prototxt: Path) -> list[float]:
+    return [float(v) for v in re.findall(r"loss_weight: ([0-9.e+-]+)", prototxt.read_text())]
+
+
+def test_stage2_and_3_weights_follow_eq5(run):
+    eps_b = read_json(run["runs"] / "stage1" / "val_errors.json")["per_landmark"]
+    expected = error_proportional_weights(eps_b)
+    assert expected.sum() == pytest.approx(SCHEME.n_points)
+    for stage in ("stage2", "stage3"):
+        used = read_json(run["runs"] / stage / "stage.json")["weights_u"]
+        np.testing.assert_allclose(used, expected, rtol=1e-12)
+        # and they are what the generated prototxt carries, readable as loss_weight
+        np.testing.assert_allclose(_loss_weights(run["runs"] / stage / "train.prototxt"), expected, rtol=1e-6)
+
+
+def test_stage4_weights_follow_eq9_and_eq7(run):
+    eps_w = np.asarray(read_json(run["runs"] / "stage3" / "val_errors.json")["per_landmark"])
+    for i, (name, idx) in enumerate(SCHEME.clusters):
+        d = run["runs"] / "stage4" / ("cluster%d-%s" % (i + 1, name))
+        used = np.asarray(read_json(d / "stage.json")["weights_u"])
+        np.testing.assert_allclose(used, multi_center_weights(eps_w, idx), rtol=1e-12)
+        u_p, u_q = cluster_point_weights(SCHEME.n_points, len(idx))
+        rest = [j for j in range(SCHEME.n_points) if j not in idx]
+        assert used[list(idx)].sum() == pytest.approx(u_p * len(idx))
+        assert used.sum() == pytest.approx(SCHEME.n_points)  # Eq. 7
+        assert used[rest].sum() == pytest.approx(u_q * len(rest))
+        np.testing.assert_allclose(_loss_weights(d / "train.prototxt"), used, rtol=1e-6)
+
+
+def test_stage2_kept_the_first_six_convolutions_fixed(run):
+    s1 = _caffe_net(run["runs"] / "stage1" / "deploy.prototxt", run["runs"] / "stage1" / "final.caffemodel")
+    s2 = _caffe_net(run["runs"] / "stage2" / "deploy.prototxt", run["runs"] / "stage2" / "final.caffemodel")
+    names = conv_names()
+    for conv in names[:6]:
+        suffix = conv[len("conv"):]
+        for layer in (conv, "bn" + suffix, "scale" + suffix):
+            for a, b in zip(s1.params[layer], s2.params[layer]):
+                assert np.array_equal(a.data, b.data), layer
+    assert not np.array_equal(s1.params[names[6]][0].data, s2.params[names[6]][0].data)
+    assert not np.array_equal(s1.params["fc"][0].data, s2.params["fc"][0].data)
+
+
+def test_assembled_model_equals_each_cluster_model_on_its_points(run):
+    test = read_set(run["data"] / "test.txt")
+    deploy = run["runs"] / "assemble" / "deploy.prototxt"
+    am = _caffe_net(deploy, run["runs"] / "assemble" / "am.caffemodel")
+    from mcl_caffe.predict import forward_batches
+    am_pred = forward_batches(am, test.data)
+    for i, (name, idx) in enumerate(SCHEME.clusters):
+        model = _caffe_net(deploy, run["runs"] / "stage4" / ("cluster%d-%s" % (i + 1, name)) / "final.caffemodel")
+        pred = forward_batches(model, test.data)
+        rows = coordinate_rows(idx)
+        assert np.array_equal(am_pred[:, rows], pred[:, rows]), name
+        assert not np.array_equal(am_pred, pred)  # the other clusters' rows come from other models
+
+
+def test_stage4_feature_path_equals_full_net_path(run, tmp_path):
+    """Training a shape layer on cached features gives the full frozen net's weights (same batches, seed)."""
+    runs = tmp_path / "runs"
+    dst = runs / "aflw-smoke"
+    for stage in ("stage1", "stage2", "stage3"):
+        shutil.copytree(run["runs"] / stage, dst / stage)
+    name = SCHEME.clusters[0][0]
+    cmd = [sys.executable, "-m", "mcl_caffe.stage_runner", "stage4", "--cluster", "0", "--dataset", "aflw",
+           "--profile", "smoke", "--data", str(run["data"]), "--runs", str(runs), "--stage4-path", "full"]
+    res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    full_dir = dst / "stage4" / ("cluster1-%s" % name)
+    feat_dir = run["runs"] / "stage4" / ("cluster1-%s" % name)
+    deploy = feat_dir / "deploy.prototxt"
+    full = _caffe_net(deploy, full_dir / "final.caffemodel")
+    feat = _caffe_net(deploy, feat_dir / "final.caffemodel")
+    wm = _caffe_net(deploy, run["runs"] / "stage3" / "final.caffemodel")
+    # both moved away from WM's layer, by the same amount
+    assert not np.array_equal(full.params["fc"][0].data, wm.params["fc"][0].data)
+    for a, b in zip(full.params["fc"], feat.params["fc"]):
+        np.testing.assert_allclose(a.data, b.data, rtol=1e-5, atol=1e-7)
+    t_full = read_json(full_dir / "stage.json")["train_seconds"]
+    t_feat = read_json(feat_dir / "stage.json")["train_seconds"]
+    print("stage4 cluster 1 training: full net %.2f s, cached features %.2f s (%.0fx)" % (t_full, t_feat,
+                                                                                         t_full / t_feat))
+
+
+def test_a_stage_without_its_predecessor_says_what_to_run(tmp_path):
+    res = _make("stage3", tmp=tmp_path)
+    assert res.returncode != 0
+    assert "run `make data DATASET=aflw PROFILE=smoke` first" in res.stderr
+    (tmp_path / "data" / "aflw").mkdir(parents=True)
+    for split in ("train", "val"):
+        (tmp_path / "data" / "aflw" / ("%s.txt" % split)).write_text("")
+    res = _make("stage3", tmp=tmp_path)
+    assert "run `make stage2 DATASET=aflw PROFILE=smoke` first" in res.stderr, res.stderr
