@@ -27,7 +27,7 @@ CAFFE_SHA256="c6410cc60bdd6db685d441b66be7df05410f8850ac88d6b75d48ef9b2315c08a"
 
 APT_PACKAGES=(build-essential cmake libboost-system-dev libboost-thread-dev libboost-filesystem-dev
   libboost-regex-dev libboost-python-dev libprotobuf-dev protobuf-compiler libgoogle-glog-dev
-  libgflags-dev libhdf5-dev libopenblas-dev libgtest-dev patch)
+  libgflags-dev libhdf5-dev libopenblas-dev libgtest-dev patch opencv-data)
 
 STEP="start"
 LOG=""
@@ -84,6 +84,12 @@ deps_key=$(cat "$ROOT/setup.cfg" "$ROOT/pyproject.toml" | sha256sum | cut -c1-16
 if [[ ! -f "$VENV/.deps-$deps_key" ]]; then
   say "  pip install -e . (log: $LOG)"
   "$VPY" -m pip install -q --upgrade pip setuptools wheel >"$LOG" 2>&1 || fail "pip could not upgrade itself"
+  # opencv-python-headless and the contrib build both own cv2/: never keep both (an earlier setup.cfg
+  # asked for the plain one), or removing one breaks the other
+  if "$VPY" -m pip show -q opencv-python-headless >/dev/null 2>&1; then
+    "$VPY" -m pip uninstall -y -q opencv-python-headless opencv-contrib-python-headless >>"$LOG" 2>&1 \
+      || fail "could not remove the plain opencv-python-headless"
+  fi
   "$VPY" -m pip install -q -e "$ROOT" >>"$LOG" 2>&1 || fail "pip install of the project's dependencies failed"
   rm -f "$VENV"/.deps-* && touch "$VENV/.deps-$deps_key"
 else
@@ -153,6 +159,7 @@ step "import check"
 GLOG_minloglevel=2 "$VPY" - >"$LOG" 2>&1 <<'PY' || fail "the environment does not import cleanly"
 import caffe, numpy, google.protobuf, cv2, onnx, onnxruntime, h5py, tqdm, matplotlib
 caffe.set_mode_cpu()
+assert hasattr(cv2, "CascadeClassifier"), "this OpenCV has no Haar face detector"
 from caffe import layers as L
 for t in ("HDF5Data", "MemoryData", "Input", "BatchNorm", "Scale", "Eltwise", "EuclideanLoss", "Pooling"):
     assert t in caffe.layer_type_list(), t
