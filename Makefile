@@ -1,10 +1,27 @@
 # MCL face alignment in Caffe. `make help` lists the targets.
+# The staged pipeline (Algorithm 1):  make data -> stage1 -> stage2 -> stage3 -> stage4 -> assemble
+# Every target takes DATASET=aflw|cofw|300w (default aflw) and PROFILE=paper|cpu|smoke (default cpu).
 SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
 export GLOG_minloglevel ?= 2
 
-.PHONY: help setup test
+DATASET ?= aflw
+PROFILE ?= cpu
+# where the official dataset files are (defaults: the shared copies next to the clone)
+DATA_ROOT_aflw := ../shared/data/mtfl
+DATA_ROOT_300w := ../shared/data/300w
+DATA_ROOT ?= $(DATA_ROOT_$(DATASET))
+# HDF5 output root: data/<dataset>; the smoke profile keeps its small set apart in data/smoke/<dataset>
+OUT ?= $(if $(filter smoke,$(PROFILE)),data/smoke,data)
+# extra tools/make_data.py options; the smoke profile uses a small, lightly augmented subset
+SMOKE_DATA_ARGS := --limit 600 --rotations 2 --jitters 2
+ARGS ?= $(if $(filter smoke,$(PROFILE)),$(SMOKE_DATA_ARGS),)
+# training runs go to $(RUNS)/<dataset>-<profile>/<stage>/
+RUNS ?= runs
+STAGE = $(PY) -m mcl_caffe.stage_runner --dataset $(DATASET) --profile $(PROFILE) --data $(OUT)/$(DATASET) --runs $(RUNS)
+
+.PHONY: help setup test data contact-sheet stage1 stage2 stage3 stage4 assemble all prototxt
 
 help:  ## list the targets
 	@grep -E '^[a-z0-9_-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/:.*## /\t/' | expand -t 16
@@ -14,3 +31,60 @@ setup:  ## install apt packages, .venv, and pycaffe built from source (cached; s
 
 test: setup  ## run the whole pytest suite (sets up first)
 	@$(PY) -m pytest
+
+# ---- data: official dataset files -> Caffe-ready HDF5 (tools/make_data.py --help explains everything)
+data:  ## HDF5 for Caffe: make data DATASET=aflw|cofw|300w DATA_ROOT=... [OUT=data] [ARGS="--limit 100 ..."]
+	@test -n "$(DATA_ROOT)" || { echo "make data: set DATA_ROOT=<folder with the official $(DATASET) files>"; exit 2; }
+	@$(PY) tools/make_data.py --dataset $(DATASET) --data-root "$(DATA_ROOT)" --out "$(OUT)" $(ARGS)
+
+contact-sheet:  ## PNG of training patches with their points: make contact-sheet DATASET=aflw [OUT=data]
+	@$(PY) tools/contact_sheet.py "$(OUT)/$(DATASET)/train.txt" -o "$(OUT)/$(DATASET)/contact_sheet.png"
+
+# ---- training: one process per stage, each resuming from its newest snapshot (runs/<dataset>-<profile>/)
+stage1:  ## pre-train the basic model BM (u_j = 1)
+	@$(STAGE) stage1
+stage2:  ## weighting fine-tuning (Eq. 5), first six convolutions fixed
+	@$(STAGE) stage2
+stage3:  ## weighting fine-tuning of all layers -> WM
+	@$(STAGE) stage3
+stage4:  ## multi-center fine-tuning, one shape layer per cluster (Eqs. 6-9)
+	@$(STAGE) stage4
+assemble:  ## splice the cluster layers into one (Eq. 2) -> AM
+	@$(STAGE) assemble
+
+all: setup  ## the whole chain: data, stage1..stage4, assemble, ONNX export, report
+	@if [ ! -f $(OUT)/$(DATASET)/train.txt ]; then $(MAKE) --no-print-directory data; fi
+	@$(MAKE) --no-print-directory stage1 stage2 stage3 stage4 assemble onnx report
+
+prototxt:  ## regenerate the committed nets and solvers under prototxt/ and solvers/
+	@$(PY) tools/gen_prototxt.py
+
+# ---- deployment: ONNX export, INT8, speed (tools/export_onnx.py, tools/quantize_onnx.py, tools/bench.py --help)
+.PHONY: onnx int8 bench
+ONNX_DIR = $(RUNS)/$(DATASET)-$(PROFILE)/onnx
+onnx:  ## export runs/<dataset>-<profile>/assemble to runs/<dataset>-<profile>/onnx/mcl.onnx
+	@$(PY) tools/export_onnx.py --run-dir $(RUNS)/$(DATASET)-$(PROFILE)/assemble --out $(ONNX_DIR)/mcl.onnx
+int8: onnx  ## INT8 model onnx/mcl.int8.onnx, calibrated on the run's training patches, + its NME change
+	@$(PY) tools/quantize_onnx.py --onnx $(ONNX_DIR)/mcl.onnx --out $(ONNX_DIR)/mcl.int8.onnx \
+	  $(if $(wildcard $(OUT)/$(DATASET)/train.txt),--train-list $(OUT)/$(DATASET)/train.txt) \
+	  $(if $(wildcard $(OUT)/$(DATASET)/test.txt),--test-list $(OUT)/$(DATASET)/test.txt)
+# BENCH_RUN=runs/<dataset>-<profile> benchmarks that trained model (default: a random-weight 68-point net)
+BENCH_RUN ?=
+BENCH_ARGS ?=
+bench:  ## speed: Caffe vs onnxruntime FP32 vs INT8, 1 face / 1 thread -> runs/bench/bench.{md,json}
+	@$(PY) tools/bench.py --out-dir $(RUNS)/bench $(if $(BENCH_RUN),--run-dir $(BENCH_RUN)) $(BENCH_ARGS)
+
+# ---- evaluation: the paper's metrics, tables and experiments (tools/report.py --help, tools/perturb.py --help)
+.PHONY: report perturb
+REPORT_ARGS ?=
+report:  ## REPORT.md/.json + PNGs (Tables III/IV/VI/VII, CED) of a trained run -> runs/<dataset>-<profile>/report/
+	@MCL_REPORT_COMMAND="make report DATASET=$(DATASET) PROFILE=$(PROFILE) OUT=$(OUT) RUNS=$(RUNS) $(REPORT_ARGS)" \
+	  $(PY) tools/report.py --dataset $(DATASET) --profile $(PROFILE) --data $(OUT)/$(DATASET) --runs $(RUNS) \
+	  --train-command "make all DATASET=$(DATASET) PROFILE=$(PROFILE) OUT=$(OUT) RUNS=$(RUNS)" $(REPORT_ARGS)
+# Fig. 7 retrains stages 2-3 once per delta: a paper run is perturbed with the shorter cpu profile by default
+PERTURB_PROFILE ?= $(if $(filter paper,$(PROFILE)),cpu,$(PROFILE))
+DELTAS ?= 0 0.1 0.2 0.3 0.4
+PERTURB_ARGS ?=
+perturb:  ## Fig. 7: WM retrained from BM with u_j +/- delta per delta -> runs/<dataset>-<profile>/perturb/ (long)
+	@$(PY) tools/perturb.py --dataset $(DATASET) --profile $(PROFILE) --train-profile $(PERTURB_PROFILE) \
+	  --data $(OUT)/$(DATASET) --runs $(RUNS) --deltas $(DELTAS) $(PERTURB_ARGS)

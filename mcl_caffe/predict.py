@@ -1,8 +1,4 @@
-"""Run a deploy net over a Caffe HDF5 list (data, label, d) and measure per-landmark errors.
-
-The error of landmark j on one face is ||p_j - g_j|| / d, with d the ground-truth eye-centre distance
-stored with the sample (paper Section IV-A-3); "mean error" figures average it over faces (and landmarks).
-"""
+"""Run a deploy net over a Caffe HDF5 list (data, label, d); the error measures are in mcl_caffe.metrics."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -62,13 +58,3 @@ def predict(deploy_prototxt: str | Path, weights: str | Path, data: np.ndarray, 
     return forward_batches(net, data, "fc", batch)
 
 
-def point_errors(pred: np.ndarray, label: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """(N, n) normalised error of every landmark on every face."""
-    n_faces = len(d)
-    diff = (np.asarray(pred, np.float64) - np.asarray(label, np.float64)).reshape(n_faces, -1, 2)
-    return np.linalg.norm(diff, axis=2) / np.asarray(d, np.float64)[:, None]
-
-
-def per_landmark_errors(pred: np.ndarray, label: np.ndarray, d: np.ndarray) -> np.ndarray:
-    """(n,) mean normalised error of each landmark over the faces (the eps_j of Eqs. 5 and 9)."""
-    return point_errors(pred, label, d).mean(axis=0)

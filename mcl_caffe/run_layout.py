@@ -28,7 +28,10 @@ class RunLayout:
 
     @property
     def data(self) -> Path:
-        return Path(self.data_dir) if self.data_dir else Path("data") / self.profile / self.dataset
+        if self.data_dir:
+            return Path(self.data_dir)
+        # as the Makefile lays it out: data/<dataset>, the smoke profile's small set in data/smoke/<dataset>
+        return Path("data") / "smoke" / self.dataset if self.profile == "smoke" else Path("data") / self.dataset
 
     def list_file(self, split: str) -> Path:
         return (self.data / ("%s.txt" % split)).resolve()

@@ -51,12 +51,10 @@ def _parse(argv=None):
                    help="stage4: train the shape layers on cached features x (fast, exactly equivalent) or "
                         "through the full frozen net (reference path). Default: features")
     p.add_argument("--threads", type=int, default=None, help="OpenBLAS threads (default: all cores)")
+    p.add_argument("--weights-json", type=Path, default=None,
+                   help="stage2/stage3 only: train with the landmark weights u_j in this JSON file's 'weights_u' "
+                        "list instead of Eq. 5's (the weight-perturbation experiment, tools/perturb.py)")
     return p.parse_args(argv)
-
-
-def default_data_dir(dataset: str, profile: str) -> Path:
-    """Mirrors the Makefile: data/<dataset>, or data/smoke/<dataset> for the smoke profile."""
-    return Path("data") / "smoke" / dataset if profile == "smoke" else Path("data") / dataset
 
 
 class Runner:
@@ -70,8 +68,7 @@ class Runner:
         self.caffe = load_caffe(args.threads)
         self.scheme = get_scheme(args.dataset)
         self.profile = get_profile(args.profile)
-        data = args.data if args.data else default_data_dir(args.dataset, args.profile)
-        self.layout = RunLayout(args.dataset, args.profile, args.runs.resolve(), data)
+        self.layout = RunLayout(args.dataset, args.profile, args.runs.resolve(), args.data)
         self.make_hint = "make %%s DATASET=%s PROFILE=%s" % (args.dataset, args.profile)
 
     # ------------------------------------------------------------------ prerequisites
@@ -111,11 +108,12 @@ class Runner:
         return total
 
     def validate(self, deploy: Path, weights_file: Path) -> dict:
-        from mcl_caffe.predict import per_landmark_errors, predict, read_set
+        from mcl_caffe.metrics import cluster_errors, point_errors
+        from mcl_caffe.predict import predict, read_set
         val = read_set(self.layout.list_file("val"))
-        pred = predict(deploy, weights_file, val.data)
-        eps = per_landmark_errors(pred, val.label, val.d)
-        clusters = {name: float(eps[list(idx)].mean()) for name, idx in self.scheme.clusters}
+        errs = point_errors(predict(deploy, weights_file, val.data), val.label, val.d)
+        eps = errs.mean(axis=0)
+        clusters = cluster_errors(errs, self.scheme.clusters)
         return {"per_landmark": eps.tolist(), "mean": float(eps.mean()), "n_faces": int(len(val.d)),
                 "per_cluster": clusters, "weights_file": str(weights_file)}
 
@@ -158,6 +156,8 @@ class Runner:
             self.require_stage(prev)
             self.require_stage("stage1", errors=True)
             weights = error_proportional_weights(self.errors_of("stage1"))
+            if self.args.weights_json:
+                weights = self.given_weights(len(weights))
         else:
             weights = uniform_weights(self.scheme.n_points)
         out = self.layout.stage_dir(stage)
@@ -167,6 +167,17 @@ class Runner:
                              self.layout.final_weights(prev) if prev else None)
         summary["solver"].net.save(str(out / "final.caffemodel"))
         self.finish(out, summary, out / "final.caffemodel", out / "deploy.prototxt", weights)
+
+    def given_weights(self, n: int) -> np.ndarray:
+        """--weights-json: u_j from a file (finite, positive, one per landmark) instead of Eq. 5."""
+        from mcl_caffe.run_layout import read_json
+        f = self.args.weights_json
+        if not f.is_file():
+            raise StageError("--weights-json %s does not exist" % f)
+        u = np.asarray(read_json(f).get("weights_u", []), dtype=np.float64)
+        if u.shape != (n,) or not np.all(np.isfinite(u)) or np.any(u <= 0):
+            raise StageError("%s: 'weights_u' must hold %d finite positive weights, got %s" % (f, n, u.tolist()))
+        return u
 
     # ------------------------------------------------------------------ stage 4
     def feature_lists(self) -> dict[str, Path]:
@@ -292,16 +303,35 @@ class Runner:
         am.params["fc"][0].data[...] = w
         am.params["fc"][1].data[...] = b
         am.save(str(out / "am.caffemodel"))
-        write_json(out / "model.json", {"scheme": self.scheme.name, "n_points": self.scheme.n_points,
-                                        "dataset": self.args.dataset, "profile": self.profile.name,
-                                        "clusters": {name: list(map(int, idx)) for name, idx in clusters},
-                                        "sources": [str(f) for f in finals]})
+        model = {"scheme": self.scheme.name, "n_points": self.scheme.n_points,
+                 "dataset": self.args.dataset, "profile": self.profile.name,
+                 "clusters": {name: list(map(int, idx)) for name, idx in clusters},
+                 "sources": [str(f) for f in finals]}
+        model.update(self.crop_rule())
+        write_json(out / "model.json", model)
         errors = self.validate(deploy, out / "am.caffemodel")
         write_json(out / "val_errors.json", errors)
         print("assemble done: %s (validation mean error %.4f)" % (out / "am.caffemodel", errors["mean"]))
 
+    def crop_rule(self) -> dict:
+        """The training data's crop scale and given-box calibration (meta.json), so inference crops alike."""
+        from mcl_caffe.run_layout import read_json
+        meta_path = self.layout.data / "meta.json"
+        if not meta_path.is_file():
+            raise StageError("assemble needs the training data's %s (its crop rule), which is missing" % meta_path)
+        crop = read_json(meta_path).get("crop", {})
+        if "crop_scale" not in crop:
+            raise StageError("%s has no crop.crop_scale entry; regenerate the data with `%s`"
+                             % (meta_path, self.make_hint % "data"))
+        rule = {"crop_scale": float(crop["crop_scale"])}
+        if isinstance(crop.get("given_box_calibration"), dict):
+            rule["box_calibration"] = crop["given_box_calibration"]
+        return rule
+
     def run(self):
         stage = self.args.stage
+        if self.args.weights_json and stage not in ("stage2", "stage3"):
+            raise StageError("--weights-json applies to stage2 and stage3 only")
         if stage == "stage4":
             return self.run_stage4()
         if stage == "assemble":

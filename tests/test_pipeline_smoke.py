@@ -174,3 +174,16 @@ def test_a_stage_without_its_predecessor_says_what_to_run(tmp_path):
         (tmp_path / "data" / "aflw" / ("%s.txt" % split)).write_text("")
     res = _make("stage3", tmp=tmp_path)
     assert "run `make stage2 DATASET=aflw PROFILE=smoke` first" in res.stderr, res.stderr
+
+
+def test_make_all_exported_onnx_and_wrote_the_report(run):
+    """`make all` ends with the ONNX export and the report of the run it trained."""
+    import onnx
+    model = onnx.load(str(run["runs"] / "onnx" / "mcl.onnx"))
+    onnx.checker.check_model(model)
+    meta = {p.key: p.value for p in model.metadata_props}
+    assert meta["mcl.scheme"] == "aflw5"
+    report = (run["runs"] / "report" / "REPORT.md").read_text()
+    for model_name in ("BM", "WM", "AM"):
+        assert "| **%s** |" % model_name in report
+    assert (run["runs"] / "report" / "ced.png").stat().st_size > 0
