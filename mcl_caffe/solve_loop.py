@@ -34,8 +34,9 @@ KEEP_SNAPSHOTS = 2
 class DivergenceGuard:
     """Flags a loss that rises far above where training started.
 
-    The reference is the median loss of the first `warmup` iterations seen by this process. A single loss
-    above `spike` x reference, or a mean of the last `window` losses above `drift` x reference, is divergence.
+    From the second loss on, a loss above `spike` x the median of the losses seen so far (frozen after the
+    first `warmup` iterations of this process) is divergence; after the warm-up, so is a mean of the last
+    `window` losses above `drift` x that reference.
     """
 
     def __init__(self, warmup: int = 20, window: int = 20, spike: float = 50.0, drift: float = 5.0):
@@ -43,18 +44,24 @@ class DivergenceGuard:
         self.history: list[float] = []
         self.reference: float | None = None
 
+    @staticmethod
+    def _median(values: list[float]) -> float:
+        ordered = sorted(values)
+        return max(ordered[len(ordered) // 2], 1e-12)
+
     def check(self, loss: float) -> str | None:
+        ref = self.reference if self.reference is not None else (
+            self._median(self.history) if self.history else None)
         self.history.append(loss)
-        if self.reference is None:
-            if len(self.history) >= self.warmup:
-                ordered = sorted(self.history)
-                self.reference = max(ordered[len(ordered) // 2], 1e-12)
+        if self.reference is None and len(self.history) >= self.warmup:
+            self.reference = self._median(self.history)
+        if ref is None:
             return None
-        if loss > self.spike * self.reference:
-            return "loss %.4g is over %gx the starting level %.4g" % (loss, self.spike, self.reference)
+        if loss > self.spike * ref:
+            return "loss %.4g is over %gx the starting level %.4g" % (loss, self.spike, ref)
         recent = self.history[-self.window:]
         mean = sum(recent) / len(recent)
-        if len(recent) == self.window and mean > self.drift * self.reference:
+        if self.reference is not None and len(recent) == self.window and mean > self.drift * self.reference:
             return "mean loss of the last %d iterations %.4g is over %gx the starting level %.4g" % (
                 self.window, mean, self.drift, self.reference)
         return None

@@ -80,8 +80,12 @@ def solver_param(profile: Profile, pretrain: bool, train_net: str, snapshot_pref
 
 
 def learning_rate(s: "caffe_pb2.SolverParameter", iteration: int) -> float:
-    """Caffe's `step` policy: base_lr * gamma ^ floor(iter / stepsize)."""
-    return s.base_lr * s.gamma ** (iteration // s.stepsize)
+    """The rate Caffe uses at `iteration` under the `fixed` and `step` policies (the ones generated here)."""
+    if s.lr_policy == "fixed":
+        return s.base_lr
+    if s.lr_policy == "step":
+        return s.base_lr * s.gamma ** (iteration // s.stepsize)
+    raise ValueError("lr_policy %r is not supported by the progress display (use fixed or step)" % s.lr_policy)
 
 
 def solver_text(s, header: str = "") -> str:
