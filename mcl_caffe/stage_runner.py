@@ -181,17 +181,24 @@ class Runner:
 
     # ------------------------------------------------------------------ stage 4
     def feature_lists(self) -> dict[str, Path]:
-        """Cache the feature x of every train/val patch under WM (stage4/features), chunk for chunk."""
+        """Cache the feature x of every train/val patch under WM (stage4/features), chunk for chunk.
+
+        Resumable: each chunk's file is written under a temporary name and renamed when complete, finished
+        chunks are skipped, and the extraction seconds accumulate in features/seconds.json.
+        """
         import h5py
         from tqdm import tqdm
 
         from mcl_caffe.predict import forward_batches
+        from mcl_caffe.run_layout import read_json, write_json
         from mcl_caffe.stage_files import assembled_deploy_text
         feat_dir = self.layout.stage_dir("stage4") / "features"
         lists = {split: feat_dir / ("%s.txt" % split) for split in ("train", "val")}
         if (feat_dir / "complete").is_file():
             return lists
         feat_dir.mkdir(parents=True, exist_ok=True)
+        clock = feat_dir / "seconds.json"
+        spent = read_json(clock)["seconds"] if clock.is_file() else 0.0
         deploy = feat_dir / "deploy.prototxt"
         deploy.write_text(assembled_deploy_text(self.scheme))
         net = self.caffe.Net(str(deploy), str(self.layout.final_weights("stage3")), self.caffe.TEST)
@@ -199,14 +206,21 @@ class Runner:
             chunks = [c.strip() for c in self.layout.list_file(split).read_text().splitlines() if c.strip()]
             written = []
             for k, chunk in enumerate(tqdm(chunks, desc="features %s" % split, unit="chunk", file=sys.stderr)):
+                target = feat_dir / split / ("%05d.h5" % k)
+                written.append(str(target.resolve()))
+                if target.is_file():
+                    continue
+                t0 = time.time()
                 with h5py.File(chunk, "r") as f:
                     data, label, d = f["data"][...], f["label"][...], f["d"][...]
                 x = forward_batches(net, data, "gap", self.profile.batch_size)
-                target = feat_dir / split / ("%05d.h5" % k)
                 target.parent.mkdir(parents=True, exist_ok=True)
-                with h5py.File(target, "w") as f:
+                partial = target.with_suffix(".partial")
+                with h5py.File(partial, "w") as f:
                     f["x"], f["label"], f["d"] = x.astype(np.float32), label, d
-                written.append(str(target.resolve()))
+                partial.replace(target)
+                spent += time.time() - t0
+                write_json(clock, {"seconds": spent})
             list_path.write_text("\n".join(written) + "\n")
         (feat_dir / "complete").write_text("features of WM (%s)\n" % self.layout.final_weights("stage3"))
         return lists
@@ -218,10 +232,12 @@ class Runner:
         out = self.layout.stage_dir("stage4")
         if self.args.cluster is not None:
             return self.run_cluster(self.args.cluster)
-        t0 = time.time()
+        feature_seconds = None
         if self.args.stage4_path == "features":
+            from mcl_caffe.run_layout import read_json
             self.feature_lists()
-        feature_seconds = time.time() - t0
+            clock = out / "features" / "seconds.json"
+            feature_seconds = read_json(clock)["seconds"] if clock.is_file() else 0.0
         per_cluster = {}
         for i, (name, _) in enumerate(self.scheme.clusters):
             cmd = [sys.executable, "-m", "mcl_caffe.stage_runner", "stage4", "--cluster", str(i)] + self._passthrough()
