@@ -29,6 +29,13 @@ PATCH = 50
 STACKS = ((32, 32), (64, 64), (96, 96), (128, 128))  # the last stack gets a third conv with D maps
 FEATURE_DIM = {5: 512, 29: 512, 68: 1024}  # D of Section IV-A-2
 FROZEN_IN_STAGE2 = 6  # Algorithm 1, step 2: the first six convolutional layers are fixed
+# Initial std of the shape prediction layer's weights (the paper gives no initialisation). The targets are
+# 50x50-patch pixels and Eq. 4 divides by d^2, so the loss gradient is small (~0.01 per coordinate near the
+# mean shape) and the gradient reaching the shared layers scales with these weights: from std 0.01 the
+# shared layers got relative updates of ~5e-6 per step and stage 1 sat at the mean-shape loss for hundreds
+# of iterations. With 1.0 (and the bias starting at the mean training shape, see stage_runner) the MTFL
+# stage-1 loss left the mean-shape level (0.106) at once (README, "Initialisation", tools/probe_stage1.py).
+SHAPE_INIT_STD = 1.0
 
 
 def conv_names() -> list[str]:
@@ -101,7 +108,8 @@ def _trunk(n, data, cfg: NetConfig, train: bool):
 def shape_layer(bottom, n_points: int):
     """The shape prediction layer W (Eq. 3): 2n outputs, x-then-y per landmark."""
     return L.InnerProduct(bottom, num_output=2 * n_points,
-                          weight_filler=dict(type="gaussian", std=0.01), bias_filler=dict(type="constant", value=0),
+                          weight_filler=dict(type="gaussian", std=SHAPE_INIT_STD),
+                          bias_filler=dict(type="constant", value=0),
                           param=_learn_param())
 
 

@@ -128,15 +128,26 @@ class Runner:
         print("%s done: %d iterations, %.0f s training; validation mean error %.4f"
               % (out.name, summary.get("iterations", 0), summary.get("train_seconds", 0.0), errors["mean"]))
 
+    def mean_shape_bias(self, solver):
+        """Stage 1's fresh start: the shape layer's bias begins at the mean training shape (data-dependent
+        initialisation; the net would otherwise spend its first iterations learning just that offset)."""
+        from mcl_caffe.predict import read_list
+        labels = read_list(self.layout.list_file("train"), keys=("label",))["label"]
+        solver.net.params["fc"][1].data[...] = labels.mean(axis=0)
+
     def train(self, stage: str, out: Path, weights: np.ndarray, train_src: Path, val_src: Path,
-              init_from: Path | None, stage4_path: str = "features", label: str = ""):
-        """Generate the stage's files into `out` and run its solver (resuming if possible)."""
+              init_from: Path | None, stage4_path: str = "features", label: str = "", init=None):
+        """Generate the stage's files into `out` and run its solver (resuming if possible).
+
+        A fresh start loads `init_from`'s weights, or calls `init(solver)` when there is none."""
         from mcl_caffe.solve_loop import solve
         from mcl_caffe.stage_files import stage_texts
         texts = stage_texts(stage, self.scheme, self.profile, weights, str(train_src), str(val_src),
                             str(out / "train.prototxt"), str(out / "snapshots" / stage), stage4_path)
         self.write_texts(out, texts)
-        init = (lambda solver: solver.net.copy_from(str(init_from))) if init_from else None
+        if init_from:
+            def init(solver):
+                solver.net.copy_from(str(init_from))
         return solve(out / "solver.prototxt", out, self.loss_fn(weights), self.profile.snapshot, init,
                      label=label or stage)
 
@@ -164,7 +175,8 @@ class Runner:
         if self.done(out):
             return
         summary = self.train(stage, out, weights, self.layout.list_file("train"), self.layout.list_file("val"),
-                             self.layout.final_weights(prev) if prev else None)
+                             self.layout.final_weights(prev) if prev else None,
+                             init=None if prev else self.mean_shape_bias)
         summary["solver"].net.save(str(out / "final.caffemodel"))
         self.finish(out, summary, out / "final.caffemodel", out / "deploy.prototxt", weights)
 
