@@ -29,7 +29,7 @@ from mcl_caffe.inference import Aligner
 from mcl_caffe.synthetic_model import make_synthetic_model
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="needs ../shared/data")
+assert DATA.is_dir(), "these tests read the real faces in %s (../shared/data next to the clone)" % DATA
 N_IMAGES = 12
 
 
@@ -259,14 +259,9 @@ def _has_haar():
     return hasattr(cv2, "CascadeClassifier")
 
 
-@pytest.mark.skipif(
-    not _has_haar(),
-    reason="no Haar detector: this OpenCV (%s) lacks cv2.CascadeClassifier (OpenCV 5 "
-    "moved it to opencv-contrib) or no cascade file is installed; needs "
-    "opencv-contrib-python-headless + Debian opencv-data, or "
-    "opencv-python-headless<5" % cv2.__version__,
-)
 def test_detector_boxes_are_calibrated_onto_the_training_crop(models, tmp_path):
+    # make setup installs the detector (opencv-contrib-python-headless + Debian opencv-data): required here
+    assert _has_haar(), "no Haar detector (cv2 %s): run `make setup`" % cv2.__version__
     fs, scheme = load_faces("300w", "test")
     fs = fs[:30]
     out = tmp_path / "o.json"

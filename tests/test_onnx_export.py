@@ -30,7 +30,7 @@ DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PARITY_PX = 1e-3  # the bound, in 50x50 patch pixels
 CASES = {5: ("aflw", "aflw5"), 68: ("300w", "300w68")}
 
-pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="needs ../shared/data")
+assert DATA.is_dir(), "these tests read the real faces in %s (../shared/data next to the clone)" % DATA
 
 
 def caffe_forward(prototxt, caffemodel, x, blobs=("fc",)):

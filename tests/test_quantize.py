@@ -23,7 +23,7 @@ from mcl_caffe.synthetic_model import make_synthetic_model
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-pytestmark = pytest.mark.skipif(not DATA.is_dir(), reason="needs ../shared/data")
+assert DATA.is_dir(), "these tests read the real faces in %s (../shared/data next to the clone)" % DATA
 
 
 @pytest.fixture(scope="module")
