@@ -19,8 +19,8 @@ so running this again continues where it stopped. The training profile may be sh
 (--train-profile; e.g. `cpu` for a `paper` run): every delta, 0 included, uses the same one, so the curve
 compares like with like.
 
-The stage runner must accept ``--weights-json`` (stages 2/3: use the file's ``weights_u`` instead of Eq. 5);
-this tool checks that and says so if it does not.
+The weights reach the stage runner through its ``--weights-json`` option (stages 2/3: the file's ``weights_u``
+instead of Eq. 5).
 """
 
 from __future__ import annotations
@@ -78,16 +78,6 @@ def weights_plan(eps_b, delta: float, seed: int = DEFAULT_SEED) -> dict:
         "n_raised": int(len(raised)),
         "n_points": int(len(base)),
     }
-
-
-def runner_has_hook(python: str = sys.executable) -> bool:
-    res = subprocess.run(
-        [python, "-m", "mcl_caffe.stage_runner", "--help"],
-        capture_output=True,
-        text=True,
-        cwd=Path(__file__).resolve().parents[1],
-    )
-    return HOOK in res.stdout
 
 
 class Perturbation:
@@ -397,11 +387,6 @@ def main(argv=None):
         if not args.eval_only:
             for delta in deltas:  # check every delta before the first training
                 weights_plan(job.eps_b(), delta, args.seed)
-            if not runner_has_hook():
-                raise PerturbError(
-                    "the stage runner has no %s option yet (needed to train stages 2-3 with given "
-                    "weights; see mcl_caffe/perturb.py)" % HOOK
-                )
             t0 = time.time()
             for delta in deltas:
                 job.train(delta)
