@@ -857,8 +857,9 @@ def render_markdown(ctx: dict) -> str:
     L.append("")
     L.append(
         "Times from each stage's `stage.json` (`train_seconds`; stage 4: `feature_seconds` and each cluster's "
-        "`train_seconds`, with the wall time of its child process from `cluster_seconds`). The machine was "
-        "shared with other jobs, so times are upper bounds."
+        "`train_seconds`, with the wall time of its child process from `cluster_seconds`). They are wall-clock "
+        "seconds of the training loops on the machine that ran them, so other jobs running beside them make "
+        "them longer."
     )
     if ctx.get("loss_png"):
         L.append("")
