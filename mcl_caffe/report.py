@@ -10,6 +10,8 @@ runs/<dataset>-<profile>/report/:
                   (Fig. 7) when `make perturb` has produced one;
 * REPORT.json     every number of the report (percent, like the paper);
 * per_face_nme.csv the NME of every test face under every model;
+* a 'validation versus test' section (mcl_caffe.error_breakdown) for the final model, when <data>/val.txt
+  exists;
 * ced.png         CED curves of BM, WM and AM; loss.png the training loss of every stage;
   occlusion_examples.png a few occluded test patches (Fig. 9).
 
@@ -33,6 +35,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mcl_caffe import error_breakdown as B
 from mcl_caffe import metrics as M
 from mcl_caffe import occlusion as O
 from mcl_caffe import paper_figures as P
@@ -70,12 +73,13 @@ class TestSet:
         return len(self.d)
 
 
-def load_test_set(data_dir: Path) -> TestSet:
+def load_test_set(data_dir: Path, split: str = "test") -> TestSet:
+    """The prepared faces of one split (<data>/<split>.txt): 'test', or 'val' for the error breakdown."""
     from mcl_caffe.predict import read_list
 
-    list_file = Path(data_dir) / "test.txt"
+    list_file = Path(data_dir) / ("%s.txt" % split)
     if not list_file.is_file():
-        raise SystemExit("report: no test list at %s: run `make data` for this dataset first" % list_file)
+        raise SystemExit("report: no %s list at %s: run `make data` for this dataset first" % (split, list_file))
     a = read_list(list_file, keys=("data", "label", "d"))
     n = len(a["d"])
     try:
@@ -84,7 +88,7 @@ def load_test_set(data_dir: Path) -> TestSet:
         index = np.full(n, -1, np.int64)
     sources = [""] * n
     meta = read_meta(data_dir)
-    names = (meta.get("source_images") or {}).get("test") if meta else None
+    names = (meta.get("source_images") or {}).get(split) if meta else None
     if names and len(names) == n:
         sources = list(names)
     return TestSet(a["data"], a["label"], a["d"].astype(np.float64), index, sources, list_file.resolve())
@@ -194,6 +198,7 @@ def evaluate(
         preds.update(predict_all({key: ref}, x, caffe, batch))
     seconds = time.time() - t0
     results = {key: model_metrics(p["clean"], test, scheme) for key, p in preds.items()}
+    clean = {key: p["clean"] for key, p in preds.items()}
     occ = {
         key: occlusion_metrics(preds[key]["clean"], preds[key]["occluded"], test, scheme, occ_faces)
         for key in occ_models
@@ -203,12 +208,33 @@ def evaluate(
     return {
         "models": models,
         "results": results,
+        "predictions": clean,
         "occlusion": occ,
         "occluded_faces": occ_faces,
         "occlusion_boxes": occ_boxes,
         "occluded_data": occ_data,
         "eval_seconds": seconds,
     }
+
+
+def breakdown_val_test(layout_data: Path, scheme, test: TestSet, ev: dict, caffe, batch: int = 64) -> dict | None:
+    """mcl_caffe.error_breakdown for the run's final model (AM, else WM, else BM) on the validation faces
+    (<data>/val.txt, when there is one) and on the test faces."""
+    from mcl_caffe.predict import forward_batches
+
+    key = next((k for k in reversed(MAIN_MODELS) if k in ev["predictions"]), None)
+    if key is None:
+        return None
+    out = {"model": key, "test": B.breakdown(ev["predictions"][key], test.label, test.d, scheme)}
+    if (Path(layout_data) / "val.txt").is_file():
+        val = load_test_set(Path(layout_data), "val")
+        ref = ev["models"][key]
+        net = caffe.Net(str(ref.deploy), str(ref.weights), caffe.TEST)
+        pred = forward_batches(net, val.data, "fc", batch)
+        del net
+        out["val"] = B.breakdown(pred, val.label, val.d, scheme)
+        out["test_nme_at_val_pose_mix"] = B.reweighted_nme(out["test"]["yaw_groups"], out["val"]["yaw_groups"])
+    return out
 
 
 # ----------------------------------------------------------------------------- facts about the run
@@ -529,6 +555,93 @@ def _hms(seconds) -> str:
     )
 
 
+def _signed(x, nd=2):
+    return "%+.*f" % (nd, 100.0 * x)
+
+
+def render_breakdown(bd: dict, scheme) -> list[str]:
+    """The 'validation versus test' section (mcl_caffe.error_breakdown)."""
+    L = ["## Validation versus test: where the test error comes from", ""]
+    sets = [k for k in ("val", "test") if k in bd]
+    names = {"val": "validation", "test": "test"}
+    L.append(
+        "Model %s on the %s faces (`mcl_caffe/error_breakdown.py`). The views, in order: the error, the "
+        "error after subtracting each landmark's mean signed offset on that set (an oracle that uses the ground "
+        "truth: a diagnostic, not a result), the mean signed offset of each cluster, and the error by pose. "
+        "Pose is a yaw proxy from the ground truth: the nose tip's offset from the eyes' midpoint along the eye "
+        "axis, in units of d (0: frontal)." % (bd["model"], " and ".join(names[k] for k in sets))
+    )
+    L.append("")
+    rows = [
+        [
+            names[k],
+            str(bd[k]["faces"]),
+            _pct(bd[k]["nme"]),
+            _pct(bd[k]["nme_without_offset"]),
+            "%.3f" % bd[k]["mean_abs_yaw"],
+        ]
+        for k in sets
+    ]
+    L.append(
+        _table(
+            ["faces", "n", "error", "error, mean offsets removed (oracle)", "mean abs yaw proxy"],
+            rows,
+            ["---", "---:", "---:", "---:", "---:"],
+        )
+    )
+    L.append("")
+    head = ["cluster (points, 1-based)"]
+    for k in sets:
+        head += ["%s dx" % names[k], "%s dy" % names[k]]
+    rows = []
+    groups = [(name, list(idx)) for name, idx in scheme.clusters] + [("all points", list(range(scheme.n_points)))]
+    for name, idx in groups:
+        row = ["%s (%s)" % (name, _ranges(idx)) if name != "all points" else name]
+        for k in sets:
+            off = np.asarray(bd[k]["offsets"])[idx].mean(axis=0)
+            row += [_signed(off[0]), _signed(off[1])]
+        rows.append(row)
+    L.append(_table(head, rows, ["---"] + ["---:"] * (len(head) - 1)))
+    L.append("")
+    L.append(
+        "Mean signed offset, prediction minus ground truth, in percent of d (x to the image's right, y down). "
+        "A shift that every cluster shares points to a difference in labelling or cropping conventions "
+        "between the sets; a shift at some clusters only, to a difference in how they were annotated."
+    )
+    L.append("")
+    head = ["abs yaw proxy"]
+    for k in sets:
+        head += ["%s faces" % names[k], "%s error" % names[k]]
+    rows = []
+    for i, g in enumerate(bd[sets[0]]["yaw_groups"]):
+        label = "%.1f-%.1f" % (g["low"], g["high"]) if g["high"] is not None else ">= %.1f" % g["low"]
+        row = [label]
+        for k in sets:
+            gk = bd[k]["yaw_groups"][i]
+            row += ["%d (%.1f %%)" % (gk["faces"], 100.0 * gk["share"]), _pct(gk["nme"]) if gk["faces"] else "—"]
+        rows.append(row)
+    L.append(_table(head, rows, ["---"] + ["---:"] * (len(head) - 1)))
+    if "val" in bd and bd.get("test_nme_at_val_pose_mix") is not None:
+        gap = bd["test"]["nme"] - bd["val"]["nme"]
+        gap_off = bd["test"]["nme_without_offset"] - bd["val"]["nme_without_offset"]
+        gap_pose = bd["test_nme_at_val_pose_mix"] - bd["val"]["nme"]
+        L.append("")
+        L.append(
+            "The test error is %s points %s the validation error. With the faces of each pose group weighted "
+            "as in the validation set, the test error would be %s (a gap of %s points). With each set's mean "
+            "offsets removed (oracle), the gap is %s points."
+            % (
+                _f(abs(100 * gap)),
+                "above" if gap >= 0 else "below",
+                _pct(bd["test_nme_at_val_pose_mix"]),
+                "%+.2f" % (100 * gap_pose),
+                "%+.2f" % (100 * gap_off),
+            )
+        )
+    L.append("")
+    return L
+
+
 def render_markdown(ctx: dict) -> str:
     ds, prof, scheme = ctx["dataset"], ctx["profile"], ctx["scheme"]
     res, occ = ctx["results"], ctx["occlusion"]
@@ -626,6 +739,10 @@ def render_markdown(ctx: dict) -> str:
     if ctx.get("ced_png"):
         L.append("")
         L.append("![CED of BM, WM and AM](%s)" % ctx["ced_png"])
+
+    if ctx.get("breakdown"):
+        L.append("")
+        L.extend(render_breakdown(ctx["breakdown"], scheme))
 
     # Table IV
     L.append("")
@@ -1019,6 +1136,7 @@ def make_report(
     if not res:
         raise SystemExit("report: %s has no trained model yet (stage1/final.caffemodel ...)" % layout.root)
 
+    bd = breakdown_val_test(Path(data_dir), scheme, test, ev, caffe, batch)
     ced_png = plot_ced(
         res,
         out_dir / "ced.png",
@@ -1061,6 +1179,7 @@ def make_report(
             "points": list(O.left_eye_points(scheme)),
         },
         "perturbation": pert,
+        "breakdown": bd,
         "out_dir": str(out_dir),
         "data_lines": data_lines(meta, Path(data_dir)),
         "profile_settings": profile_settings(profile),
@@ -1105,6 +1224,12 @@ def make_report(
             "results": M.percent(ev["occlusion"]),
         },
         "perturbation": pert,
+        "breakdown": dict(
+            bd,
+            units="fractions of d, not percent (errors, offsets, shares); the yaw proxy is in units of d",
+        )
+        if bd
+        else None,
         "paper": paper,
         "timings": ctx["timings"],
         "profile_settings": ctx["profile_settings"],

@@ -269,6 +269,54 @@ def test_table_vi_numbers_equal_an_independent_evaluation(tiny, made):
     assert res["BM"]["mean_error"] != res["WM"]["mean_error"]
 
 
+def test_validation_versus_test_breakdown_equals_an_independent_evaluation(tiny, made):
+    """The section's figures for the final model (AM) on val.txt and test.txt, recomputed here from Caffe."""
+    lay, caffe = tiny["layout"], tiny["caffe"]
+    bd = made["json"]["breakdown"]
+    assert bd["model"] == "AM"
+    am = lay.stage_dir("assemble")
+    val = read_set(tiny["data"] / "val.txt")
+    assert len(val.d) > 0
+    rows = {}
+    for name, data in (("val", val), ("test", tiny["test"])):
+        net = caffe.Net(str(am / "deploy.prototxt"), str(am / "am.caffemodel"), caffe.TEST)
+        pred = forward_batches(net, data.data).reshape(len(data.d), 5, 2).astype(np.float64)
+        gt = data.label.reshape(len(data.d), 5, 2).astype(np.float64)
+        d = data.d.astype(np.float64)
+        rel = (pred - gt) / d[:, None, None]
+        off = rel.mean(axis=0)
+        face = np.hypot(rel[..., 0], rel[..., 1]).mean(axis=1)
+        oracle = np.hypot(rel[..., 0] - off[:, 0], rel[..., 1] - off[:, 1]).mean(axis=1)
+        b = bd[name]
+        assert b["faces"] == len(d)
+        assert b["nme"] == pytest.approx(face.mean(), rel=1e-9)
+        np.testing.assert_allclose(b["offsets"], off, rtol=1e-9, atol=1e-12)
+        assert b["nme_without_offset"] == pytest.approx(oracle.mean(), rel=1e-9)
+        # the yaw proxy: nose tip along the eye axis from the eyes' midpoint, in units of d
+        axis = gt[:, 1] - gt[:, 0]
+        d2 = np.einsum("ij,ij->i", axis, axis)
+        yaw = np.einsum("ij,ij->i", gt[:, 2] - (gt[:, 0] + gt[:, 1]) / 2, axis) / d2
+        assert b["mean_abs_yaw"] == pytest.approx(np.abs(yaw).mean(), rel=1e-9)
+        assert [g["faces"] for g in b["yaw_groups"]] == [
+            int(((np.abs(yaw) >= lo) & (np.abs(yaw) < hi)).sum()) for lo, hi in ((0, 0.1), (0.1, 0.2), (0.2, 0.3))
+        ] + [int((np.abs(yaw) >= 0.3).sum())]
+        rows[name] = "| %s | %d | %.2f | %.2f | %.3f |" % (
+            {"val": "validation", "test": "test"}[name],
+            len(d),
+            100 * face.mean(),
+            100 * oracle.mean(),
+            np.abs(yaw).mean(),
+        )
+    assert bd["test"]["nme"] * 100 == pytest.approx(made["json"]["results"]["AM"]["mean_error"], rel=1e-9)
+    md = made["md"]
+    assert "## Validation versus test: where the test error comes from" in md
+    for row in rows.values():
+        assert row in md, row
+    gap = 100 * (bd["test"]["nme"] - bd["val"]["nme"])
+    side = "above" if gap >= 0 else "below"
+    assert "The test error is %.2f points %s the validation error." % (abs(gap), side) in md
+
+
 def test_per_cluster_table_shows_each_cluster_model_and_am_equals_them_on_their_clusters(made):
     res = made["json"]["results"]
     for name, _ in S5.clusters:
