@@ -31,6 +31,18 @@ EXIT_DIVERGED = 4
 KEEP_SNAPSHOTS = 2
 
 
+def weighted_loss(weights) -> Callable[[object], float]:
+    """loss_of(net) for `solve`: sum_j u_j * loss_j of the train net's last forward pass (Eq. 4's total;
+    netgen names the per-landmark EuclideanLoss blobs loss_1 ... loss_n)."""
+    weights = [float(u) for u in weights]
+    names = ["loss_%d" % (j + 1) for j in range(len(weights))]
+
+    def total(net) -> float:
+        return float(sum(u * float(net.blobs[n].data) for u, n in zip(weights, names)))
+
+    return total
+
+
 class DivergenceGuard:
     """Flags a loss that rises far above where training started.
 

@@ -100,13 +100,6 @@ class Runner:
         for name, text in texts.items():
             (out / ("%s.prototxt" % name)).write_text(text)
 
-    def loss_fn(self, weights: np.ndarray):
-        names = ["loss_%d" % (j + 1) for j in range(len(weights))]
-
-        def total(net) -> float:
-            return float(sum(u * float(net.blobs[n].data) for u, n in zip(weights, names)))
-        return total
-
     def validate(self, deploy: Path, weights_file: Path) -> dict:
         from mcl_caffe.metrics import cluster_errors, point_errors
         from mcl_caffe.predict import predict, read_set
@@ -131,16 +124,15 @@ class Runner:
     def mean_shape_bias(self, solver):
         """Stage 1's fresh start: the shape layer's bias begins at the mean training shape (data-dependent
         initialisation; the net would otherwise spend its first iterations learning just that offset)."""
-        from mcl_caffe.predict import read_list
-        labels = read_list(self.layout.list_file("train"), keys=("label",))["label"]
-        solver.net.params["fc"][1].data[...] = labels.mean(axis=0)
+        from mcl_caffe.shape_init import mean_shape_of_list, set_mean_shape_bias
+        set_mean_shape_bias(solver.net, mean_shape_of_list(self.layout.list_file("train")))
 
     def train(self, stage: str, out: Path, weights: np.ndarray, train_src: Path, val_src: Path,
               init_from: Path | None, stage4_path: str = "features", label: str = "", init=None):
         """Generate the stage's files into `out` and run its solver (resuming if possible).
 
         A fresh start loads `init_from`'s weights, or calls `init(solver)` when there is none."""
-        from mcl_caffe.solve_loop import solve
+        from mcl_caffe.solve_loop import solve, weighted_loss
         from mcl_caffe.stage_files import stage_texts
         texts = stage_texts(stage, self.scheme, self.profile, weights, str(train_src), str(val_src),
                             str(out / "train.prototxt"), str(out / "snapshots" / stage), stage4_path)
@@ -148,7 +140,7 @@ class Runner:
         if init_from:
             def init(solver):
                 solver.net.copy_from(str(init_from))
-        return solve(out / "solver.prototxt", out, self.loss_fn(weights), self.profile.snapshot, init,
+        return solve(out / "solver.prototxt", out, weighted_loss(weights), self.profile.snapshot, init,
                      label=label or stage)
 
     def done(self, out: Path) -> bool:

@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mcl_caffe import shape_init
 from mcl_caffe.assemble import coordinate_rows
 from mcl_caffe.caffe_import import load_caffe
 from mcl_caffe.landmarks import get_scheme
@@ -81,8 +82,7 @@ def test_stage1_training_loss_falls_below_the_mean_shape(run):
     with (run["runs"] / "stage1" / "loss.csv").open() as f:
         losses = [float(r["loss"]) for r in csv.DictReader(f)]
     train = read_set(run["data"] / "train.txt")
-    offset = (train.label - train.label.mean(axis=0)).reshape(len(train.d), -1, 2)
-    mean_shape_loss = ((offset ** 2).sum(axis=2) / (2 * train.d[:, None] ** 2)).sum(axis=1).mean()
+    mean_shape_loss = shape_init.mean_shape_loss(train.label, train.d)
     first, last = np.mean(losses[:10]), np.mean(losses[-10:])
     assert last < 0.6 * first, (first, last)
     assert last < 0.85 * mean_shape_loss, (last, mean_shape_loss)
