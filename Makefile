@@ -1,6 +1,6 @@
 # MCL face alignment in Caffe. `make help` lists the targets.
 # The staged pipeline (Algorithm 1):  make data -> stage1 -> stage2 -> stage3 -> stage4 -> assemble
-# Every target takes DATASET=aflw|cofw|300w (default aflw) and PROFILE=paper|cpu|smoke (default cpu).
+# Every target takes DATASET=aflw|cofw|300w (default aflw) and PROFILE=paper|cpu|quick|smoke (default cpu).
 SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python

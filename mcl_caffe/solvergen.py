@@ -6,7 +6,10 @@ pre-training and 60,000 for each fine-tuning step.
 
 `cpu` keeps that schedule's shape (same learning rates, same 0.3 decay, same 3:1 pre-train/fine-tune ratio,
 six decays over pre-training) with every iteration count divided by CPU_DIVISOR, so the whole pipeline on the
-MTFL data fits in about three hours on 2 cores. `smoke` is a few dozen iterations per stage, for CI.
+MTFL data fits in about three hours on 2 cores. `quick` is the same shape divided by QUICK_DIVISOR, for
+experiments that retrain stages 2-3 once per setting (the weight-perturbation sweep of Fig. 7, started from a
+`cpu` run's BM: `make perturb PROFILE=cpu PERTURB_PROFILE=quick`). `smoke` is a few dozen iterations per
+stage, for CI.
 """
 from __future__ import annotations
 
@@ -22,6 +25,7 @@ from google.protobuf import text_format  # noqa: E402
 PRETRAIN_LR = 0.02
 FINETUNE_LR = 0.001
 CPU_DIVISOR = 45
+QUICK_DIVISOR = 180
 
 
 @dataclass(frozen=True)
@@ -45,6 +49,7 @@ def _scaled(name: str, divisor: int, snapshot: int) -> Profile:
 PROFILES = {
     "paper": _scaled("paper", 1, snapshot=5000),
     "cpu": _scaled("cpu", CPU_DIVISOR, snapshot=250),
+    "quick": _scaled("quick", QUICK_DIVISOR, snapshot=100),
     "smoke": Profile("smoke", pretrain_iter=150, finetune_iter=40, stepsize=75, snapshot=50),
 }
 

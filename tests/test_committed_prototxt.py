@@ -22,7 +22,7 @@ def test_every_pattern_has_the_full_stage_set():
     for dataset, clusters in (("aflw", 4), ("cofw", 5), ("300w", 7)):
         nets = [f for f in FILES if f.startswith("prototxt/%s/" % dataset)]
         assert len([f for f in nets if "stage4_cluster" in f and f.endswith("_train.prototxt")]) == clusters
-        for profile in ("paper", "cpu", "smoke"):
+        for profile in ("paper", "cpu", "quick", "smoke"):
             solvers = [f for f in FILES if f.startswith("solvers/%s/%s/" % (dataset, profile))]
             assert len(solvers) == 3 + clusters
 
