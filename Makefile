@@ -75,12 +75,18 @@ bench:  ## speed: Caffe vs onnxruntime FP32 vs INT8, 1 face / 1 thread -> runs/b
 	@$(PY) tools/bench.py --out-dir $(RUNS)/bench $(if $(BENCH_RUN),--run-dir $(BENCH_RUN)) $(BENCH_ARGS)
 
 # ---- evaluation: the paper's metrics, tables and experiments (tools/report.py --help, tools/perturb.py --help)
-.PHONY: report perturb
+.PHONY: report perturb publish-report
 REPORT_ARGS ?=
 report:  ## REPORT.md/.json + PNGs (Tables III/IV/VI/VII, CED) of a trained run -> runs/<dataset>-<profile>/report/
 	@MCL_REPORT_COMMAND="make report DATASET=$(DATASET) PROFILE=$(PROFILE) OUT=$(OUT) RUNS=$(RUNS) $(REPORT_ARGS)" \
 	  $(PY) tools/report.py --dataset $(DATASET) --profile $(PROFILE) --data $(OUT)/$(DATASET) --runs $(RUNS) \
 	  --train-command "make all DATASET=$(DATASET) PROFILE=$(PROFILE) OUT=$(OUT) RUNS=$(RUNS)" $(REPORT_ARGS)
+REPORT_SRC = $(RUNS)/$(DATASET)-$(PROFILE)/report
+publish-report:  ## copy a run's REPORT.md and PNGs (no weights, no CSV/JSON) to reports/<dataset>-<profile>/ to commit
+	@test -f $(REPORT_SRC)/REPORT.md || { echo "publish-report: no $(REPORT_SRC)/REPORT.md; run make report DATASET=$(DATASET) PROFILE=$(PROFILE) first" >&2; exit 1; }
+	@rm -rf reports/$(DATASET)-$(PROFILE) && mkdir -p reports/$(DATASET)-$(PROFILE)
+	@cp $(REPORT_SRC)/REPORT.md $(REPORT_SRC)/*.png reports/$(DATASET)-$(PROFILE)/
+	@echo "publish-report: reports/$(DATASET)-$(PROFILE)/: $$(ls reports/$(DATASET)-$(PROFILE) | tr '\n' ' ')"
 # Fig. 7 retrains stages 2-3 once per delta: a paper run is perturbed with the shorter cpu profile by default
 PERTURB_PROFILE ?= $(if $(filter paper,$(PROFILE)),cpu,$(PROFILE))
 DELTAS ?= 0 0.1 0.2 0.3 0.4

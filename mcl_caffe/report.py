@@ -27,6 +27,7 @@ import csv
 import datetime as _dt
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -1146,7 +1147,13 @@ def make_report(
     occ_png = plot_occlusion_examples(test, ev, scheme, out_dir / "occlusion_examples.png")
     pert = perturbation_results(layout)
     if pert and pert.get("png"):
-        pert["png"] = str((layout.root / "perturb" / pert["png"]).resolve())
+        # a copy beside REPORT.md, so the report folder is complete on its own (reports/ in the repository)
+        src = layout.root / "perturb" / pert["png"]
+        if src.is_file():
+            shutil.copyfile(src, out_dir / "fig7.png")
+            pert["png"] = str((out_dir / "fig7.png").resolve())
+        else:
+            pert["png"] = None
 
     d_def = {5: "points 1 and 2", 29: "pupils, points 17 and 18", 68: "means of points 37-42 and 43-48"}.get(
         scheme.n_points, "eye centres"
@@ -1242,6 +1249,7 @@ def make_report(
             "ced": ctx["ced_png"],
             "loss": ctx["loss_png"],
             "occlusion_examples": ctx["occlusion_png"],
+            "fig7": "fig7.png" if pert and pert.get("png") else None,
         },
     }
     write_json(out_dir / "REPORT.json", doc)

@@ -507,6 +507,9 @@ def test_perturb_dry_run_and_eval_only(tiny, tmp_path):
         r = make_report("aflw", "smoke", tiny["data"], tiny["runs"], out_dir=tmp_path / "report", threads=1)
         assert "| 0.20 | %.2f |" % rows[0.2]["mean_error"] in r["markdown"]
         assert "| 0.40 | — | — | no |" in r["markdown"]
+        # the plot is copied beside REPORT.md and linked by its name, so the report folder stands alone
+        assert "![WM error against delta](fig7.png)" in r["markdown"]
+        assert (tmp_path / "report" / "fig7.png").read_bytes() == (base.root / "perturb" / "fig7.png").read_bytes()
         assert (
             json.loads((tmp_path / "report" / "REPORT.json").read_text())["perturbation"]["train_profile"]
             == "smoke"
