@@ -460,7 +460,7 @@ def test_perturbed_weights_plan():
         weights_plan(eps, 2.0)
 
 
-def test_perturb_dry_run_and_eval_only(tiny, tmp_path):
+def test_perturb_dry_run_and_eval_only(tiny, made, tmp_path):
     """--dry-run prints the runner commands; --eval-only evaluates trained deltas and feeds the report."""
     base = tiny["layout"]
     cmd = [
@@ -496,7 +496,7 @@ def test_perturb_dry_run_and_eval_only(tiny, tmp_path):
         assert res.returncode == 0, res.stderr[-2000:]
         doc = read_json(base.root / "perturb" / "results.json")
         rows = {r["delta"]: r for r in doc["deltas"]}
-        report = read_json(tiny["layout"].root / "report" / "REPORT.json")["results"]
+        report = made["json"]["results"]
         assert rows[0.0]["mean_error"] == pytest.approx(report["WM"]["mean_error"], rel=1e-9)
         assert rows[0.2]["mean_error"] == pytest.approx(report["cluster:left_eye"]["mean_error"], rel=1e-9)
         assert rows[0.4]["done"] is False and rows[0.4]["mean_error"] is None
@@ -507,6 +507,11 @@ def test_perturb_dry_run_and_eval_only(tiny, tmp_path):
         r = make_report("aflw", "smoke", tiny["data"], tiny["runs"], out_dir=tmp_path / "report", threads=1)
         assert "| 0.20 | %.2f |" % rows[0.2]["mean_error"] in r["markdown"]
         assert "| 0.40 | — | — | no |" in r["markdown"]
+        # the measured change runs over the trained deltas only (0 and 0.2; 0.4 is untrained)
+        assert (
+            "from delta = 0.00 to delta = 0.20 the WM error moves by %+.2f points"
+            % (rows[0.2]["mean_error"] - rows[0.0]["mean_error"])
+        ) in r["markdown"]
         # the plot is copied beside REPORT.md and linked by its name, so the report folder stands alone
         assert "![WM error against delta](fig7.png)" in r["markdown"]
         assert (tmp_path / "report" / "fig7.png").read_bytes() == (base.root / "perturb" / "fig7.png").read_bytes()
