@@ -246,6 +246,8 @@ class Perturbation:
                     "dir": delta_name(delta),
                     "mean_error": e["mean_error"] if e else None,
                     "failure_rate": e["failure_rate"] if e else None,
+                    # stages 2 + 3 training-loop seconds, from their stage.json files
+                    "train_seconds": _total_seconds(e.get("train_seconds")) if e else None,
                 }
             )
         doc = {
@@ -264,6 +266,11 @@ class Perturbation:
         doc["png"] = png.name if png else None
         write_json(self.root / "results.json", doc)
         return doc
+
+
+def _total_seconds(per_stage: dict | None) -> float | None:
+    vals = list((per_stage or {}).values())
+    return float(sum(vals)) if vals and all(v is not None for v in vals) else None
 
 
 def _stage_seconds(stage_dir: Path):

@@ -894,14 +894,16 @@ def render_markdown(ctx: dict) -> str:
                 _f(r.get("mean_error")),
                 _f(r.get("failure_rate")),
                 "yes" if r.get("done") else "no",
+                _hms(r.get("train_seconds")),
             ]
             for r in pr["deltas"]
         ]
-        L.append(_table(["delta", "WM error", "WM failure", "trained"], rows))
+        L.append(_table(["delta", "WM error", "WM failure", "trained", "stages 2+3 training (h:mm:ss)"], rows))
         L.append("")
         L.append(
             "WM retrained (stages 2 and 3, from this run's BM) with u_j + delta for %d random landmarks and "
-            "u_j - delta for the other %d (seed %s), profile `%s`%s. The paper plots this curve (Fig. 7, AFLW "
+            "u_j - delta for the other %d (seed %s), profile `%s`%s, by `make perturb DATASET=%s PROFILE=%s "
+            "PERTURB_PROFILE=%s`. The paper plots this curve (Fig. 7, AFLW "
             "and IBUG) without listing its values; its text says only that \"when delta is 0.4, WM can still "
             "achieve good performance\"."
             % (
@@ -914,6 +916,9 @@ def render_markdown(ctx: dict) -> str:
                     if pr.get("train_profile") == prof
                     else " (a reduced profile; this report's models use `%s`)" % prof
                 ),
+                ds,
+                prof,
+                pr.get("train_profile"),
             )
         )
         trained = [r for r in pr["deltas"] if r.get("done") and r.get("mean_error") is not None]

@@ -490,7 +490,9 @@ def test_perturb_dry_run_and_eval_only(tiny, made, tmp_path):
         s3.mkdir(parents=True)
         shutil.copy(src / "deploy.prototxt", s3)
         shutil.copy(src / "final.caffemodel", s3)
-        write_json(s3 / "stage.json", {"weights_u": [1.0] * 5, "done": True})
+        write_json(s3 / "stage.json", {"weights_u": [1.0] * 5, "done": True, "train_seconds": 65.0})
+        (s3.parent / "stage2").mkdir()
+        write_json(s3.parent / "stage2" / "stage.json", {"done": True, "train_seconds": 60.0})
     try:
         res = subprocess.run(cmd + ["--eval-only"], cwd=ROOT, capture_output=True, text=True)
         assert res.returncode == 0, res.stderr[-2000:]
@@ -506,7 +508,12 @@ def test_perturb_dry_run_and_eval_only(tiny, made, tmp_path):
 
         r = make_report("aflw", "smoke", tiny["data"], tiny["runs"], out_dir=tmp_path / "report", threads=1)
         assert "| 0.20 | %.2f |" % rows[0.2]["mean_error"] in r["markdown"]
-        assert "| 0.40 | — | — | no |" in r["markdown"]
+        assert "| 0.40 | — | — | no | — |" in r["markdown"]
+        assert rows[0.2]["train_seconds"] == 125.0  # stage 2 + stage 3
+        assert "| 0.20 | %.2f | %.2f | yes | 2:05 |" % (rows[0.2]["mean_error"], rows[0.2]["failure_rate"]) in (
+            r["markdown"]
+        )
+        assert "`make perturb DATASET=aflw PROFILE=smoke PERTURB_PROFILE=smoke`" in r["markdown"]
         # the measured change runs over the trained deltas only (0 and 0.2; 0.4 is untrained)
         assert (
             "from delta = 0.00 to delta = 0.20 the WM error moves by %+.2f points"
