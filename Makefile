@@ -94,3 +94,8 @@ PERTURB_ARGS ?=
 perturb:  ## Fig. 7: WM retrained from BM with u_j +/- delta per delta -> runs/<dataset>-<profile>/perturb/ (long)
 	@$(PY) tools/perturb.py --dataset $(DATASET) --profile $(PROFILE) --train-profile $(PERTURB_PROFILE) \
 	  --data $(OUT)/$(DATASET) --runs $(RUNS) --deltas $(DELTAS) $(PERTURB_ARGS)
+# ---- data checks
+.PHONY: eye-labels
+EYE_ARGS ?=
+eye-labels:  ## model-free check of eye labelling conventions per split and image source (aflw or 300w)
+	@$(PY) tools/eye_label_offset.py --dataset $(DATASET) $(EYE_ARGS)
