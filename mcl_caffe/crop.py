@@ -237,6 +237,13 @@ def to_gray(image: np.ndarray, order: str = "bgr") -> np.ndarray:
     raise ValueError("unsupported image shape %s" % (img.shape,))
 
 
+def face_gray(face) -> np.ndarray:
+    """uint8 grayscale of a loaded Face: its decoded pixels (COFW .mat) or else its image file."""
+    if face.image is not None:
+        return to_gray(face.image, face.channel_order)
+    return load_gray(face.image_path)
+
+
 def load_gray(path) -> np.ndarray:
     """Read an image file as uint8 grayscale (decoded in colour, then BT.601 luma, as `to_gray`).
     Raises OSError naming the file when it is missing or cannot be decoded."""

@@ -79,11 +79,7 @@ def nominal_crops(faces, scheme) -> CropSet:
     """The un-augmented test-time crop of every face (its landmark box, or its dataset box)."""
     patches, points, crops, ds, sources = [], [], [], [], []
     for face in faces:
-        gray = (
-            C.to_gray(face.image, face.channel_order)
-            if face.image is not None
-            else C.load_gray(face.image_path)
-        )
+        gray = C.face_gray(face)
         s, crop = nominal_sample(gray, face.points, scheme, face.box)
         patches.append(s.patches[0])
         points.append(s.points[0])

@@ -94,16 +94,11 @@ def measure(
     'flat' and left out."""
     per: dict = OrderedDict()
     flat: dict = {}
-    it = faces if progress is None else progress(faces)
-    for face in it:
-        if max_abs_yaw is not None and abs(float(yaw_proxy(face.points[None], scheme)[0])) > max_abs_yaw:
-            continue
-        gray = (
-            C.to_gray(face.image, face.channel_order)
-            if face.image is not None
-            else C.load_gray(face.image_path)
-        )
-        off = face_offsets(gray, face.points, scheme, target_d)
+    if max_abs_yaw is not None and len(faces):
+        yaw = yaw_proxy(np.stack([f.points for f in faces]), scheme)
+        faces = [f for f, y in zip(faces, yaw) if abs(y) <= max_abs_yaw]
+    for face in faces if progress is None else progress(faces):
+        off = face_offsets(C.face_gray(face), face.points, scheme, target_d)
         src = source_of(face)
         if not np.all(np.isfinite(off)):
             flat[src] = flat.get(src, 0) + 1

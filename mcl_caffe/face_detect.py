@@ -114,9 +114,7 @@ def fit_detector_calibration(detector: HaarFaceDetector, faces, scheme, min_face
     """Detect every face, match it to its landmark box, fit the ratio and offset. -> JSON-able dict."""
     given, tight, missed = [], [], 0
     for face in faces:
-        gray = (
-            C.load_gray(face.image_path) if face.image is None else C.to_gray(face.image, face.channel_order)
-        )
+        gray = C.face_gray(face)
         tb = C.face_box_from_landmarks(face.points)
         boxes = detector.detect(gray)
         i = match_detection(boxes, tb)

@@ -130,10 +130,8 @@ def _init_worker(faces_by_split, scheme, augment, seed, calibration):
 
 
 def _face_gray(face) -> np.ndarray:
-    if face.image is not None:
-        return C.to_gray(face.image, face.channel_order)
     try:
-        return C.load_gray(face.image_path)
+        return C.face_gray(face)
     except OSError as exc:
         reason = "missing image" if "not found" in str(exc) else "unreadable image"
         raise BadSample(reason, "%s: %s" % (face.source, exc)) from None
