@@ -25,8 +25,7 @@ from . import __version__
 from . import crop as C
 from .augment import AugmentConfig, augment_face, face_rng, nominal_sample
 from .datasets import (
-    W300_TEST_SUBSETS,
-    W300_TRAIN_SUBSETS,
+    W300_DEFAULT_SUBSETS,
     BadSample,
     attach_boxes,
     find_subsets,
@@ -91,14 +90,12 @@ def load_sources(opts: PrepareOptions):
         }
     elif ds == "300w":
         present = find_subsets(root) if root.is_dir() else []
-        test_sub = opts.test_subsets
-        if test_sub is None:
-            test_sub = [s for s in W300_TEST_SUBSETS if s in present]
+        # defaults: today's protocol, AFW + HELEN train with a held-out test share (issue #12 moves to the
+        # paper's: the official training folders, IBUG as the test set; pass --subsets/--test-subsets for it)
+        test_sub = opts.test_subsets or []
         train_sub = opts.subsets
         if train_sub is None:
-            train_sub = [s for s in W300_TRAIN_SUBSETS if s in present] or [
-                s for s in present if s not in test_sub
-            ]
+            train_sub = [s for s in W300_DEFAULT_SUBSETS if s in present]
         if not train_sub:
             raise FileNotFoundError("no 300-W training folders with .pts files under %s" % root)
         train = load_300w(root, train_sub, opts.limit)

@@ -51,11 +51,15 @@ def test_mtfl_limit_takes_the_first_faces():
 
 
 def test_300w_counts_subsets_and_groups():
-    r = load_300w(W300)
+    r = load_300w(W300)  # default: AFW + HELEN train, the folders today's protocol is built on
     assert (len(r.faces), len(r.problems)) == (1207, 0)
     assert sum(f.source.startswith("afw/") for f in r.faces) == 337
     assert sum(f.source.startswith("helen/trainset/") for f in r.faces) == 870
     assert len(load_300w(W300, ["afw"]).faces) == 337
+    # the test set and LFPW sit under the same root and are loaded only when named
+    assert not any(f.source.startswith(("ibug/", "lfpw/")) for f in r.faces)
+    assert len(load_300w(W300, ["ibug"]).faces) == 135
+    assert len(load_300w(W300, ["lfpw/trainset", "lfpw/testset"]).faces) == 805 + 224
     f = r.faces[0]
     assert f.points.shape == (68, 2) and Path(f.image_path).is_file()
     assert f.points[0].tolist() == [64.318, 86.993]  # first line of afw/1051618982_1.pts
@@ -122,6 +126,15 @@ def test_300w_folder_with_bad_faces_skips_and_counts(tmp_path):
     assert reasons == ["missing image", "wrong point count", "zero-area box"]
     msgs = " ".join(p.message for p in r.problems)
     assert "noimg_1.pts" in msgs and "short_1.pts" in msgs and "flat_1.pts" in msgs
+
+
+def test_300w_folder_without_the_default_subsets_names_them(tmp_path):
+    (tmp_path / "ibug").mkdir()
+    _write_pts(tmp_path / "ibug" / "image_001.pts", _good68())
+    with pytest.raises(FileNotFoundError, match="none of the default subsets afw, helen/trainset"):
+        load_300w(tmp_path)
+    with pytest.raises(FileNotFoundError, match="subset folder not found"):
+        load_300w(tmp_path, ["lfpw/trainset"])
 
 
 def test_mtfl_bad_lines(tmp_path):

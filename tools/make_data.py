@@ -34,8 +34,9 @@ Datasets and what DATA_ROOT must hold:
   cofw  COFW_train_color.mat + COFW_test_color.mat (MATLAB v7.3) or the original
         COFW_train.mat / COFW_test.mat (v5).  Test set = the 507 test faces.
   300w  folders of images with .pts files (afw/, helen/trainset/, lfpw/trainset/, ibug/ ...).
-        Training = --subsets (default: the official training folders present), test = ibug/
-        when present, else a held-out --test-fraction (default %(tf)s) of the training faces.
+        Training = --subsets (default: afw and helen/trainset, the folders of today's protocol),
+        test = --test-subsets (e.g. ibug) when given, else a held-out --test-fraction (default
+        %(tf)s) of the training faces.
 
 Splits: Omega_t / Omega_v (train / val) split the training faces at the face level (faces of
 one photo together) BEFORE augmentation, with a fixed seed.  val and test are not augmented:
@@ -102,7 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument(
         "--test-subsets",
         default=None,
-        help="300w: comma-separated test folders (default: ibug if present; '' = none)",
+        help="300w: comma-separated test folders (default: none, a held-out share of the training faces)",
     )
     g.add_argument(
         "--train-boxes",

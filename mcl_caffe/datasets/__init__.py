@@ -4,7 +4,7 @@ from .box_file import attach_boxes, read_box_file
 from .cofw import load_cofw, read_cofw_mat
 from .mtfl import load_mtfl_list
 from .sample import BadSample, Face, LoadResult, check_face
-from .w300 import W300_TEST_SUBSETS, W300_TRAIN_SUBSETS, find_subsets, load_300w, read_pts
+from .w300 import W300_DEFAULT_SUBSETS, W300_TEST_SUBSETS, W300_TRAIN_SUBSETS, find_subsets, load_300w, read_pts
 
 __all__ = [
     "BadSample",

@@ -29,6 +29,10 @@ IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".JPG", ".JPEG", ".PNG", ".BMP")
 #: official 300-W training / test subsets (folders of the ibug release)
 W300_TRAIN_SUBSETS = ("afw", "helen/trainset", "lfpw/trainset")
 W300_TEST_SUBSETS = ("ibug",)
+#: the folders today's protocol was built on: training faces of AFW and HELEN, with a held-out share of them
+#: as the test set.  Loading every folder under the root would put IBUG's test faces (and LFPW) into
+#: training; the paper's protocol (train on the official training folders, test on IBUG) is issue #12's.
+W300_DEFAULT_SUBSETS = ("afw", "helen/trainset")
 
 
 def read_pts(path, n_expected: int = 68) -> np.ndarray:
@@ -90,13 +94,18 @@ def find_subsets(root) -> list[str]:
 
 
 def load_300w(root, subsets=None, limit: int | None = None) -> LoadResult:
-    """Read all faces under root/<subset> for each subset (default: every folder holding .pts files).
+    """Read all faces under root/<subset> for each subset (default: W300_DEFAULT_SUBSETS, AFW + HELEN train).
     `limit` keeps only the first `limit` faces (sorted by subset, then path)."""
     root = Path(root).resolve()
     if not root.is_dir():
         raise FileNotFoundError("300-W folder not found: %s" % root)
     if subsets is None:
-        subsets = find_subsets(root)
+        subsets = [s for s in W300_DEFAULT_SUBSETS if (root / s).is_dir()]
+        if not subsets:
+            raise FileNotFoundError(
+                "300-W folder %s holds none of the default subsets %s; name the folders to load"
+                % (root, ", ".join(W300_DEFAULT_SUBSETS))
+            )
     scheme = get_scheme("300w68")
     faces, problems = [], []
     order = 0
