@@ -1122,13 +1122,24 @@ def write_per_face_csv(path: Path, test: TestSet, results: dict) -> None:
 
 
 # ----------------------------------------------------------------------------- main
-def make_report(
+def make_report(*args, threads: int | None = 1, **kwargs) -> dict:
+    """Evaluate a trained run and write its report (see `_make_report`), with Caffe's OpenBLAS at `threads`
+    threads for the duration (restored afterwards; None keeps the current count)."""
+    from mcl_caffe.caffe_import import blas_threads, load_caffe
+
+    load_caffe()
+    if threads is None:
+        return _make_report(*args, **kwargs)
+    with blas_threads(threads):
+        return _make_report(*args, **kwargs)
+
+
+def _make_report(
     dataset: str,
     profile: str,
     data_dir: Path,
     runs: Path,
     out_dir: Path | None = None,
-    threads: int | None = 1,
     occlusion_fraction: float = O.DEFAULT_FRACTION,
     occlusion_seed: int = O.DEFAULT_SEED,
     report_command: str | None = None,
@@ -1137,7 +1148,7 @@ def make_report(
 ) -> dict:
     from mcl_caffe.caffe_import import load_caffe
 
-    caffe = load_caffe(threads)
+    caffe = load_caffe()
     scheme = get_scheme(dataset)
     layout = RunLayout(dataset, profile, Path(runs).resolve(), Path(data_dir))
     if not layout.root.is_dir():
@@ -1329,9 +1340,9 @@ def main(argv=None):
         args.data,
         args.runs,
         args.out,
-        args.threads,
-        args.occlusion_fraction,
-        args.occlusion_seed,
+        threads=args.threads,
+        occlusion_fraction=args.occlusion_fraction,
+        occlusion_seed=args.occlusion_seed,
         report_command=cmd,
         train_command=args.train_command,
     )

@@ -25,7 +25,7 @@ def test_mean_shape_loss_rejects_mismatched_inputs():
 
 
 def test_set_mean_shape_bias_on_a_caffe_net(tmp_path):
-    caffe = load_caffe(1)
+    caffe = load_caffe()
     x = np.random.default_rng(0).normal(size=(4, 1, 50, 50)).astype(np.float32)
     proto, model = make_synthetic_model(tmp_path, 5, 0, x)
     net = caffe.Net(str(proto), str(model), caffe.TEST)
