@@ -1,21 +1,19 @@
 """End to end: `make all PROFILE=smoke` on real MTFL faces, through the real Makefile targets and Caffe.
 
-One module-scoped run (a few minutes on 2 cores) is shared by the checks below:
-stage 1 is killed after its first snapshot and resumed by `make all`, which then runs every stage.
+One run (tests/conftest.py: `smoke_run`, a few minutes on 2 cores, shared with the INT8 test) serves the
+checks below: stage 1 is killed after its first snapshot and resumed by `make all`, which then runs every stage.
 """
 import csv
-import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from conftest import make_smoke as _make
 from mcl_caffe import shape_init
 from mcl_caffe.assemble import coordinate_rows
 from mcl_caffe.caffe_import import load_caffe
@@ -26,42 +24,13 @@ from mcl_caffe.run_layout import read_json
 from mcl_caffe.weighting import cluster_point_weights, error_proportional_weights, multi_center_weights
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data" / "mtfl"
 SCHEME = get_scheme("aflw")
 pytestmark = pytest.mark.slow
 
 
-def _make(*targets, tmp, extra=(), **kw):
-    args = ["make", "--no-print-directory", *targets, "DATASET=aflw", "PROFILE=smoke",
-            "OUT=%s" % (tmp / "data"), "RUNS=%s" % (tmp / "runs"), *extra]
-    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, **kw)
-
-
 @pytest.fixture(scope="module")
-def run(tmp_path_factory):
-    if not SHARED.is_dir():
-        pytest.fail("the shared MTFL data is missing at %s" % SHARED)
-    tmp = tmp_path_factory.mktemp("smoke")
-    data = _make("data", tmp=tmp)
-    assert data.returncode == 0, data.stdout + data.stderr
-
-    # start stage 1, kill it once its first snapshot is on disk
-    snap = tmp / "runs" / "aflw-smoke" / "stage1" / "snapshots" / "stage1_iter_50.solverstate"
-    proc = subprocess.Popen(["make", "--no-print-directory", "stage1", "DATASET=aflw", "PROFILE=smoke",
-                             "OUT=%s" % (tmp / "data"), "RUNS=%s" % (tmp / "runs")],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    deadline = time.time() + 600
-    while not snap.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.5)
-    time.sleep(1.0)  # let the .caffemodel/.solverstate pair finish writing
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert snap.exists(), "stage1 never wrote its first snapshot"
-
-    full = _make("all", tmp=tmp)
-    assert full.returncode == 0, full.stdout[-3000:] + full.stderr[-3000:]
-    return {"tmp": tmp, "runs": tmp / "runs" / "aflw-smoke", "data": tmp / "data" / "aflw",
-            "out": full.stdout + full.stderr}
+def run(smoke_run):
+    return smoke_run
 
 
 def _caffe_net(deploy, weights):

@@ -1,0 +1,48 @@
+"""Fixtures shared by several test modules."""
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+SHARED_MTFL = ROOT.parent / "shared" / "data" / "mtfl"
+
+
+def make_smoke(*targets, tmp, extra=(), **kw):
+    """`make TARGETS DATASET=aflw PROFILE=smoke` with its data and runs under tmp."""
+    args = ["make", "--no-print-directory", *targets, "DATASET=aflw", "PROFILE=smoke",
+            "OUT=%s" % (tmp / "data"), "RUNS=%s" % (tmp / "runs"), *extra]
+    return subprocess.run(args, cwd=ROOT, capture_output=True, text=True, **kw)
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory):
+    """`make all PROFILE=smoke` on real MTFL faces, through the real Makefile targets and Caffe: a trained
+    (if briefly) 5-point model, its data, ONNX export and report. Stage 1 is killed after its first snapshot
+    and resumed by `make all`."""
+    if not SHARED_MTFL.is_dir():
+        pytest.fail("the shared MTFL data is missing at %s" % SHARED_MTFL)
+    tmp = tmp_path_factory.mktemp("smoke")
+    data = make_smoke("data", tmp=tmp)
+    assert data.returncode == 0, data.stdout + data.stderr
+
+    # start stage 1, kill it once its first snapshot is on disk
+    snap = tmp / "runs" / "aflw-smoke" / "stage1" / "snapshots" / "stage1_iter_50.solverstate"
+    proc = subprocess.Popen(["make", "--no-print-directory", "stage1", "DATASET=aflw", "PROFILE=smoke",
+                             "OUT=%s" % (tmp / "data"), "RUNS=%s" % (tmp / "runs")],
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    deadline = time.time() + 600
+    while not snap.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.5)
+    time.sleep(1.0)  # let the .caffemodel/.solverstate pair finish writing
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert snap.exists(), "stage1 never wrote its first snapshot"
+
+    full = make_smoke("all", tmp=tmp)
+    assert full.returncode == 0, full.stdout[-3000:] + full.stderr[-3000:]
+    return {"tmp": tmp, "runs": tmp / "runs" / "aflw-smoke", "data": tmp / "data" / "aflw",
+            "out": full.stdout + full.stderr}
