@@ -32,6 +32,12 @@ setup:  ## install apt packages, .venv, and pycaffe built from source (cached; s
 test: setup  ## run the whole pytest suite (sets up first)
 	@$(PY) -m pytest
 
+.PHONY: lock fresh-check
+lock:  ## re-resolve the Python packages to their newest versions into constraints.txt (then make test)
+	@bash tools/lock_deps.sh
+fresh-check:  ## clone HEAD into a temp folder with an empty Caffe cache and a new venv, and run make test there
+	@bash tools/fresh_check.sh
+
 # ---- data: official dataset files -> Caffe-ready HDF5 (tools/make_data.py --help explains everything)
 data:  ## HDF5 for Caffe: make data DATASET=aflw|cofw|300w DATA_ROOT=... [OUT=data] [ARGS="--limit 100 ..."]
 	@test -n "$(DATA_ROOT)" || { echo "make data: set DATA_ROOT=<folder with the official $(DATASET) files>"; exit 2; }

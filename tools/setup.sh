@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up everything this project needs on a Debian 12 machine, idempotently:
 #   1. Debian packages Caffe builds and links against      (apt-get, only if missing)
-#   2. the project virtualenv .venv with the Python deps   (only if setup.cfg changed)
+#   2. the project virtualenv .venv with the Python deps   (only if setup.cfg or constraints.txt changed),
+#      at the exact versions of constraints.txt
 #   3. pycaffe built from the official Caffe sources in the PyPI sdist brocolli-caffe==9.0.2,
 #      cached OUTSIDE the clone, keyed by source version + build flags + Python + numpy ABI
 #   4. the cached pycaffe put on the venv's sys.path (a .pth file)
@@ -80,10 +81,15 @@ fi
 VPY="$VENV/bin/python"
 
 step "python deps"
-deps_key=$(cat "$ROOT/setup.cfg" "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)
+# Exact versions from constraints.txt (refreshed deliberately with `make lock`); PIP_CONSTRAINT, unlike -c,
+# also reaches the isolated environment that builds the project itself.
+CONSTRAINTS="$ROOT/constraints.txt"
+[[ -f "$CONSTRAINTS" ]] || fail "$CONSTRAINTS is missing (make lock writes it)"
+export PIP_CONSTRAINT="$CONSTRAINTS"
+deps_key=$(cat "$ROOT/setup.cfg" "$ROOT/pyproject.toml" "$CONSTRAINTS" | sha256sum | cut -c1-16)
 if [[ ! -f "$VENV/.deps-$deps_key" ]]; then
-  say "  pip install -e . (log: $LOG)"
-  "$VPY" -m pip install -q --upgrade pip setuptools wheel >"$LOG" 2>&1 || fail "pip could not upgrade itself"
+  say "  pip install -e . with the versions in constraints.txt (log: $LOG)"
+  "$VPY" -m pip install -q --upgrade pip setuptools wheel >"$LOG" 2>&1 || fail "pip could not install pip, setuptools and wheel"
   # opencv-python-headless and the contrib build both own cv2/: never keep both (an earlier setup.cfg
   # asked for the plain one), or removing one breaks the other
   if "$VPY" -m pip show -q opencv-python-headless >/dev/null 2>&1; then
@@ -91,6 +97,10 @@ if [[ ! -f "$VENV/.deps-$deps_key" ]]; then
       || fail "could not remove the plain opencv-python-headless"
   fi
   "$VPY" -m pip install -q -e "$ROOT" >>"$LOG" 2>&1 || fail "pip install of the project's dependencies failed"
+  # a venv made before the lock may hold packages the lock does not list: say so, as they are not covered
+  extra=$("$VPY" -m pip freeze --all --exclude-editable --exclude "$CAFFE_SDIST" | cut -d= -f1 | tr 'A-Z_' 'a-z-' | sort -u \
+    | comm -23 - <(grep -v '^#' "$CONSTRAINTS" | cut -d= -f1 | tr 'A-Z_' 'a-z-' | sort -u) | tr '\n' ' ')
+  [[ -z "$extra" ]] || say "  note: installed but not in constraints.txt: $extra"
   rm -f "$VENV"/.deps-* && touch "$VENV/.deps-$deps_key"
 else
   say "  up to date"
@@ -112,8 +122,13 @@ CMAKE_FLAGS=(-DCMAKE_BUILD_TYPE=Release -DCPU_ONLY=ON -DBUILD_python=ON -DUSE_OP
   -DUSE_LEVELDB=OFF -DANACONDA_HOME=/nonexistent "-DPYTHON_VERSION=python$PYVER")
 # Patches applied to the sources before building (tools/caffe_patches/README.md says why each exists).
 PATCHES=("$ROOT"/tools/caffe_patches/*.patch)
+# The key names every input of the build that can change under a cached copy: the sources and patches, the
+# flags, Python's version, numpy's ABI (its major version; numpy is pinned by constraints.txt anyway), and
+# what it compiles and links against from the system: the OS release (Boost, glog, HDF5, OpenBLAS sonames),
+# the compiler, and protoc, whose generated caffe.pb.cc must match the libprotobuf it links.
+SYSTEM_ID="$(. /etc/os-release && echo "$ID-$VERSION_ID") $(gcc -dumpfullversion) $(protoc --version)"
 build_key=$(printf '%s|' "$CAFFE_SDIST==$CAFFE_VERSION" "${CMAKE_FLAGS[@]}" "py$PYVER" "numpy$NPMAJOR" \
-  "$(basename "$BOOST_PY")" "$(cat "${PATCHES[@]}" | sha256sum)" | sha256sum | cut -c1-12)
+  "$(basename "$BOOST_PY")" "$(cat "${PATCHES[@]}" | sha256sum)" "$SYSTEM_ID" | sha256sum | cut -c1-12)
 CDIR="$CACHE/caffe-$CAFFE_VERSION-$build_key"
 
 if [[ -f "$CDIR/.complete" ]]; then
