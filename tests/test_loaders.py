@@ -1,5 +1,6 @@
 """Loaders on the real shared data, and every kind of bad input on files written here."""
 
+import re
 from pathlib import Path
 
 import cv2
@@ -15,6 +16,7 @@ from mcl_caffe.datasets import (
     read_box_file,
     read_pts,
 )
+from mcl_caffe.datasets.w300 import photo_id
 from mcl_caffe.landmarks import get_scheme
 from mcl_caffe.prepare import check_inside, process_face, _init_worker
 from mcl_caffe.augment import AugmentConfig
@@ -66,6 +68,20 @@ def test_300w_counts_subsets_and_groups():
     # faces of one AFW photo share a group
     g = [x.group for x in r.faces if x.source.startswith("afw/111076519_")]
     assert len(g) == 2 and len(set(g)) == 1
+
+
+def test_300w_groups_are_photographs():
+    """A group is one photograph: IBUG's 135 faces come from 114 photos (data README), image_014,
+    image_014_01 and image_014_02 among them; every LFPW image is its own photo."""
+    ibug = load_300w(W300, ["ibug"]).faces
+    assert len({f.group for f in ibug}) == 114
+    g014 = {f.group for f in ibug if re.match(r"ibug/image_014(_\d+)?\.pts$", f.source)}
+    assert g014 == {"ibug/image_014"}
+    assert len([f for f in ibug if f.group == "ibug/image_014"]) == 3
+    lfpw = load_300w(W300, ["lfpw/trainset"]).faces
+    assert len({f.group for f in lfpw}) == len(lfpw) == 805
+    assert [photo_id(s) for s in ("111076519_2", "100040721_1", "image_003_1", "image_006", "image_0001")] == [
+        "111076519", "100040721", "image_003", "image_006", "image_0001"]
 
 
 # ----------------------------------------------------------------------------- bad input

@@ -11,8 +11,9 @@
 The folder tree is searched recursively for ``*.pts``; the image is the file with the same
 stem and an image extension next to it.  Subsets are selected by folder (relative to the
 root), e.g. ``afw``, ``helen/trainset``, ``lfpw/trainset``, ``ibug``.  Coordinates are taken
-as given (0-based pixel centres).  Faces with the same stem up to a trailing ``_<k>`` (several
-faces of one photograph, e.g. AFW ``111076519_1`` and ``111076519_2``) share a split group.
+as given (0-based pixel centres).  Faces of one photograph share a split group (``photo_id``: AFW
+``111076519_1`` and ``111076519_2``, IBUG ``image_014`` and ``image_014_01``); LFPW's ``image_0001``
+and ``image_0002`` are different photographs.
 """
 
 from __future__ import annotations
@@ -83,8 +84,19 @@ def read_pts(path, n_expected: int = 68) -> np.ndarray:
     return pts
 
 
+_PHOTO = re.compile(r"^(.*?\d+)(?:_\d+)?$")
+
+
+def photo_id(stem: str) -> str:
+    """The photograph a face file belongs to: the stem without a trailing ``_<k>`` face index, where what
+    remains still ends in the photo's number. AFW ``111076519_2`` and HELEN ``100040721_2`` -> the number;
+    IBUG ``image_014_01`` -> ``image_014`` (and ``image_014`` itself); LFPW ``image_0001`` stays whole."""
+    m = _PHOTO.match(stem)
+    return m.group(1) if m else stem
+
+
 def _group(subset: str, stem: str) -> str:
-    return subset + "/" + re.sub(r"_\d+$", "", stem)
+    return subset + "/" + photo_id(stem)
 
 
 def find_subsets(root) -> list[str]:
