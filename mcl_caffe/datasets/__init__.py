@@ -4,6 +4,7 @@ from .box_file import attach_boxes, read_box_file
 from .cofw import load_cofw, read_cofw_mat
 from .mtfl import load_mtfl_list
 from .sample import BadSample, Face, LoadResult, check_face
+from .w300_boxes import attach_300w_boxes, box_file_for, read_300w_box_file
 from .w300 import W300_DEFAULT_SUBSETS, W300_TEST_SUBSETS, W300_TRAIN_SUBSETS, find_subsets, load_300w, read_pts
 
 __all__ = [
@@ -20,5 +21,9 @@ __all__ = [
     "read_pts",
     "find_subsets",
     "W300_TRAIN_SUBSETS",
+    "W300_DEFAULT_SUBSETS",
+    "read_300w_box_file",
+    "attach_300w_boxes",
+    "box_file_for",
     "W300_TEST_SUBSETS",
 ]
