@@ -4,6 +4,7 @@ from .box_file import attach_boxes, read_box_file
 from .cofw import load_cofw, read_cofw_mat
 from .mtfl import load_mtfl_list
 from .sample import BadSample, Face, LoadResult, check_face
+from .sun_list import SunEntry, read_sun_list
 from .w300_boxes import attach_300w_boxes, box_file_for, read_300w_box_file
 from .w300 import W300_DEFAULT_SUBSETS, W300_TEST_SUBSETS, W300_TRAIN_SUBSETS, find_subsets, load_300w, read_pts
 
@@ -25,5 +26,7 @@ __all__ = [
     "read_300w_box_file",
     "attach_300w_boxes",
     "box_file_for",
+    "read_sun_list",
+    "SunEntry",
     "W300_TEST_SUBSETS",
 ]
