@@ -9,7 +9,7 @@ export GLOG_minloglevel ?= 2
 DATASET ?= aflw
 PROFILE ?= cpu
 # where the official dataset files are (defaults: the shared copies next to the clone)
-DATA_ROOT_aflw := ../shared/data/mtfl
+DATA_ROOT_aflw := ../shared/data/mtfl-full
 DATA_ROOT_300w := ../shared/data/300w
 DATA_ROOT ?= $(DATA_ROOT_$(DATASET))
 # HDF5 output root: data/<dataset>; the smoke profile keeps its small set apart in data/smoke/<dataset>

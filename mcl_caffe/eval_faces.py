@@ -3,7 +3,7 @@ pipeline makes its validation/test samples (mcl_caffe.augment.nominal_sample, i.
 
 Used by the parity tests, the INT8 calibration/evaluation and the benchmark when no prepared HDF5 list
 is given.  Splits:
-* aflw: train = mtfl/training.txt (MTFL training faces), test = mtfl/testing.txt (the AFLW test set).
+* aflw: train = mtfl-full/training.txt (MTFL training faces), test = mtfl-full/testing.txt (the AFLW test set).
 * 300w: the shared folders have no test set; faces are split with mcl_caffe.splits.split_faces and the
   data pipeline's defaults (val 0.1, test 0.15, seed 0), so 'test' is the pipeline's held-out test split.
 """
@@ -64,7 +64,7 @@ def load_faces(dataset: str, split: str, data_root=None, limit: int | None = Non
         name = {"train": "training.txt", "test": "testing.txt"}.get(split)
         if name is None:
             raise ValueError("aflw split must be 'train' or 'test', not %r" % split)
-        result = load_mtfl_list(root / "mtfl" / name, limit)
+        result = load_mtfl_list(root / "mtfl-full" / name, limit)
         return result.faces, get_scheme("aflw5")
     if ds == "300w":
         if split not in ("train", "val", "test"):

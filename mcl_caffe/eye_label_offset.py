@@ -159,7 +159,7 @@ def main(argv=None) -> int:
     )
     ap.add_argument("--dataset", default="aflw", choices=["aflw", "300w"], help="the shared data set to read")
     ap.add_argument(
-        "--data-root", default=None, help="folder holding mtfl/ or 300w/ (default: ../shared/data)"
+        "--data-root", default=None, help="folder holding mtfl-full/ or 300w/ (default: ../shared/data)"
     )
     ap.add_argument(
         "--splits", nargs="+", default=["train", "test"], help="splits to measure (default: train test)"

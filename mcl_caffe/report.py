@@ -359,7 +359,7 @@ def test_set_statement(dataset: str, meta: dict, n_test: int) -> str:
             )
         )
         return "the AFLW test set of the paper (MTFL's testing.txt, %s): %s." % (
-            src or "mtfl/testing.txt",
+            src or "mtfl-full/testing.txt",
             part,
         )
     if dataset == "cofw":

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED_MTFL = ROOT.parent / "shared" / "data" / "mtfl"
+SHARED_MTFL = ROOT.parent / "shared" / "data" / "mtfl-full"
 
 
 def make_smoke(*targets, tmp, extra=(), **kw):

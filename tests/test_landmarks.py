@@ -20,7 +20,7 @@ def w300_points():
 
 @pytest.fixture(scope="module")
 def mtfl_points():
-    return np.stack([f.points for f in load_mtfl_list(DATA / "mtfl" / "training.txt").faces])
+    return np.stack([f.points for f in load_mtfl_list(DATA / "mtfl-full" / "training.txt").faces])
 
 
 @pytest.mark.parametrize("scheme", ALL, ids=lambda s: s.name)

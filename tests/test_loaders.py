@@ -22,7 +22,7 @@ from mcl_caffe.prepare import check_inside, process_face, _init_worker
 from mcl_caffe.augment import AugmentConfig
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-MTFL = DATA / "mtfl"
+MTFL = DATA / "mtfl-full"
 W300 = DATA / "300w"
 
 
@@ -35,13 +35,18 @@ def test_mtfl_training_and_test_counts():
     assert sum("/lfw_5590/" in f.image_path for f in tr.faces) == 4151
     assert sum("/net_7876/" in f.image_path for f in tr.faces) == 5849
     assert all("/AFLW/" in f.image_path for f in te.faces)
-    # first line: lfw_5590/Aaron_Eckhart_0001.jpg
-    #             34.320 47.280 40.400 34.000 45.040 34.800 36.240 46.000 50.800 52.080
+    # read as released: CRLF, backslashes, a leading space on every line but the first, attribute columns
+    raw = (MTFL / "training.txt").read_bytes().split(b"\r\n")
+    assert raw[0].startswith(b"lfw_5590\\Aaron_Eckhart_0001.jpg ") and raw[1].startswith(b" lfw_5590\\")
+    assert len(raw[0].split()) == 1 + 10 + 4
+    # first line: lfw_5590\Aaron_Eckhart_0001.jpg 107.25 147.75 126.25 106.25 140.75 (x, 1-based)
+    #                                             108.75 113.25 143.75 158.75 162.75 (y) 1 2 2 3
     f = tr.faces[0]
     assert f.image_path.endswith("lfw_5590/Aaron_Eckhart_0001.jpg") and Path(f.image_path).is_absolute()
-    assert np.array_equal(
-        f.points, [[34.32, 34.8], [47.28, 36.24], [40.4, 46.0], [34.0, 50.8], [45.04, 52.08]]
+    assert np.array_equal(  # 0-based: the file's values minus 1
+        f.points, [[106.25, 107.75], [146.75, 112.25], [125.25, 142.75], [105.25, 157.75], [139.75, 161.75]]
     )
+    assert np.array_equal(load_mtfl_list(MTFL / "training.txt", limit=1, origin=0).faces[0].points, f.points + 1)
     assert f.box is None and f.order == 0 and tr.faces[-1].order == 9999
     assert all(Path(f.image_path).is_file() for f in tr.faces[:50] + te.faces[:50])
 

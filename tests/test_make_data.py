@@ -45,7 +45,7 @@ def mtfl_run(tmp_path_factory):
         "--dataset",
         "aflw",
         "--data-root",
-        DATA / "mtfl",
+        DATA / "mtfl-full",
         "--out",
         out,
         "--limit",
@@ -103,7 +103,7 @@ def test_hdf5_shapes_dtypes_and_values(mtfl_run):
 def test_test_labels_map_back_to_the_original_annotation(mtfl_run):
     out, _ = mtfl_run
     _, a = read_split(out, "test")
-    faces = load_mtfl_list(DATA / "mtfl" / "testing.txt", limit=40).faces
+    faces = load_mtfl_list(DATA / "mtfl-full" / "testing.txt", limit=40).faces
     assert a["index"].tolist() == list(range(40))
     for k, f in enumerate(faces):
         back = C.patch_to_image(a["label"][k].reshape(5, 2), a["crop"][k])
@@ -115,7 +115,7 @@ def test_test_labels_map_back_to_the_original_annotation(mtfl_run):
 def test_train_samples_map_back_through_their_affine(mtfl_run):
     out, _ = mtfl_run
     _, a = read_split(out, "train")
-    faces = load_mtfl_list(DATA / "mtfl" / "training.txt", limit=40).faces
+    faces = load_mtfl_list(DATA / "mtfl-full" / "training.txt", limit=40).faces
     perm = np.asarray(get_scheme(5).flip_perm)
     assert 0.3 < a["flipped"].mean() < 0.7 and len(set(a["index"][:20].tolist())) > 5  # globally shuffled
     for k in range(len(a["label"])):
@@ -133,7 +133,7 @@ def test_output_is_byte_identical_whatever_the_worker_count(tmp_path):
             "--dataset",
             "aflw",
             "--data-root",
-            DATA / "mtfl",
+            DATA / "mtfl-full",
             "--out",
             out,
             "--limit",
@@ -151,7 +151,7 @@ def test_output_is_byte_identical_whatever_the_worker_count(tmp_path):
         "--dataset",
         "aflw",
         "--data-root",
-        DATA / "mtfl",
+        DATA / "mtfl-full",
         "--out",
         out,
         "--limit",
@@ -194,11 +194,11 @@ def test_300w_held_out_test_split_has_no_leakage(tmp_path):
 
 def _bad_mtfl(tmp_path):
     """A list with real images plus one missing image and one non-numeric line."""
-    lines = (DATA / "mtfl" / "training.txt").read_text().splitlines()[:6]
+    lines = (DATA / "mtfl-full" / "training.txt").read_text().splitlines()[:6]
     root = tmp_path / "bad"
     root.mkdir()
     for name in ("lfw_5590", "net_7876"):
-        (root / name).symlink_to(DATA / "mtfl" / name)
+        (root / name).symlink_to(DATA / "mtfl-full" / name)
     lines.insert(2, "lfw_5590/no_such_face.jpg 30 50 40 32 48 35 35 45 55 55")
     lines.insert(4, "lfw_5590/Aaron_Eckhart_0001.jpg 30 50 40 32 x48 35 35 45 55 55")
     (root / "training.txt").write_text("\n".join(lines) + "\n")
@@ -292,7 +292,7 @@ def test_help_and_usage_errors(tmp_path):
         "--dataset",
         "aflw",
         "--data-root",
-        DATA / "mtfl",
+        DATA / "mtfl-full",
         "--out",
         tmp_path,
         "--test-fraction",

@@ -1,7 +1,7 @@
 """The evaluation report (`make report`), the left-eye occlusion (Table VII) and the perturbation tool (Fig. 7).
 
 The report is rendered from a tiny run built here: 50 real AFLW test faces (tools/make_data.py --limit 50
---no-augment from ../shared/data/mtfl) and random-weight Caffe models in the runner's layout (BM, WM, one
+--no-augment from ../shared/data/mtfl-full) and random-weight Caffe models in the runner's layout (BM, WM, one
 shape layer per cluster on WM's trunk, and AM spliced from them with Eq. 2), so no training is needed.
 """
 
@@ -25,7 +25,7 @@ from mcl_caffe.run_layout import RunLayout, read_json, write_json
 from mcl_caffe.synthetic_model import make_synthetic_model
 
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data" / "mtfl"
+SHARED = ROOT.parent / "shared" / "data" / "mtfl-full"
 S5, S68 = get_scheme("aflw"), get_scheme("300w")
 N_FACES = 50
 # The report and the independent evaluations here compute the same float32 forward passes and must agree

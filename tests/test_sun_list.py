@@ -16,12 +16,15 @@ def test_real_list_is_mtfl_training_minus_one_with_a_box_per_face():
     raw = SUN.read_bytes()
     assert b"\r\n" in raw and b"\\" in raw  # read as released: CRLF, backslash paths
     sun = read_sun_list(SUN)
-    mtfl = load_mtfl_list(DATA / "mtfl-full" / "training.txt").faces
+    mtfl = load_mtfl_list(DATA / "mtfl-full" / "training.txt", origin=0).faces  # the file's own values
     assert len(sun) == len(mtfl) == 10000
     assert sun[0].path == "lfw_5590/Aaron_Eckhart_0001.jpg" and sun[0].box.tolist() == [84, 161, 92, 169]
     for s, f in zip(sun, mtfl):
         assert f.image_path.endswith("/" + s.path)
         assert np.array_equal(f.points, s.points + 1.0), s.line  # exactly: MTFL is 1-based, Sun 0-based
+    # so the loader's 0-based points (origin 1, its default) are Sun's points
+    first = load_mtfl_list(DATA / "mtfl-full" / "training.txt", limit=20).faces
+    assert all(np.array_equal(f.points, s.points) for f, s in zip(first, sun))
     inside = np.mean([(s.box[0] <= s.points[:, 0]).all() and (s.points[:, 0] <= s.box[1]).all()
                       and (s.box[2] <= s.points[:, 1]).all() and (s.points[:, 1] <= s.box[3]).all() for s in sun])
     assert inside > 0.95, inside

@@ -17,7 +17,7 @@ per landmark scheme, the median ratio (landmark box larger side / detector box l
 the median centre offset in units of the detector box.  mcl-align --detect uses these numbers to
 crop detector boxes the way the network was trained (mcl_caffe/face_detect.py).
 
-Training faces only: aflw -> mtfl/training.txt (every --stride-th face), 300w -> the training split
+Training faces only: aflw -> mtfl-full/training.txt (every --stride-th face), 300w -> the training split
 of mcl_caffe.eval_faces (the data pipeline's split).  Needs an OpenCV with cv2.CascadeClassifier
 (opencv-python-headless 4.x).
 """
