@@ -105,3 +105,6 @@ perturb:  ## Fig. 7: WM retrained from BM with u_j +/- delta per delta -> runs/<
 EYE_ARGS ?=
 eye-labels:  ## model-free check of eye labelling conventions per split and image source (aflw or 300w)
 	@$(PY) tools/eye_label_offset.py --dataset $(DATASET) $(EYE_ARGS)
+.PHONY: box-offsets
+box-offsets:  ## where the 5 points sit in the AFLW protocol's detector boxes, train (Sun) vs test (author)
+	@$(PY) tools/box_offsets.py

@@ -27,12 +27,11 @@ from .augment import AugmentConfig, augment_face, face_rng, nominal_sample
 from .datasets import (
     W300_DEFAULT_SUBSETS,
     BadSample,
-    attach_boxes,
+    attach_list_boxes,
     find_subsets,
     load_300w,
     load_cofw,
     load_mtfl_list,
-    read_box_file,
 )
 from .h5_writer import DEFAULT_CHUNK, write_split
 from .landmarks import get_scheme
@@ -106,12 +105,14 @@ def load_sources(opts: PrepareOptions):
         }
     else:
         raise ValueError("unknown dataset %r (choose from %s)" % (ds, ", ".join(DATASETS)))
+    notes = []
     if opts.train_boxes:
-        attach_boxes(train, read_box_file(opts.train_boxes), opts.train_boxes)
+        notes += attach_list_boxes(train.faces, opts.train_boxes)
     if opts.test_boxes:
         if test is None:
             raise ValueError("--test-boxes given but %s has no test list here" % ds)
-        attach_boxes(test, read_box_file(opts.test_boxes), opts.test_boxes)
+        notes += attach_list_boxes(test.faces, opts.test_boxes)
+    desc["box_notes"] = notes
     return train, test, desc
 
 
@@ -150,6 +151,21 @@ def check_inside(face, gray_shape) -> None:
         )
 
 
+#: problems that stop `make data` whatever --strict says: the protocol's inputs are wrong, not one face
+FATAL_REASONS = ("box outside image",)
+
+
+def check_box_on_image(face, shape) -> None:
+    """A given box must overlap its image; one that does not belongs to another image (BadSample, fatal)."""
+    h, w = shape[:2]
+    b = face.box
+    if not (min(b[1], w - 0.5) > max(b[0], -0.5) and min(b[3], h - 0.5) > max(b[2], -0.5)):
+        raise BadSample(
+            "box outside image",
+            "%s: its box (left right top bottom) %s lies outside the %dx%d image" % (face.source, list(b), w, h),
+        )
+
+
 def process_face(split: str, i: int):
     """-> (split, i, dict of arrays) or (split, i, BadSample). Runs in a worker."""
     face = _W["faces"][split][i]
@@ -157,6 +173,8 @@ def process_face(split: str, i: int):
     try:
         gray = _face_gray(face)
         check_inside(face, gray.shape)
+        if face.box is not None:
+            check_box_on_image(face, gray.shape)
         if split == "train":
             s = augment_face(gray, face.points, scheme, _W["augment"], face_rng(_W["seed"], face.order))
             crop = None
@@ -234,6 +252,9 @@ def prepare(opts: PrepareOptions, log=print) -> dict:
     scheme = get_scheme(opts.dataset)
     out_dir = (Path(opts.out) / opts.dataset).resolve()
     train_src, test_src, desc = load_sources(opts)
+    box_notes = desc.pop("box_notes", [])
+    for note in box_notes:
+        log("make_data: note: %s" % note)
 
     problems = list(train_src.problems) + (list(test_src.problems) if test_src else [])
     if opts.strict and problems:
@@ -286,7 +307,7 @@ def prepare(opts: PrepareOptions, log=print) -> dict:
         try:
             for split, i, res in it:
                 if isinstance(res, BadSample):
-                    if opts.strict:
+                    if opts.strict or res.reason in FATAL_REASONS:
                         raise StrictError(res.message)
                     problems.append(res)
                 else:
@@ -350,6 +371,7 @@ def prepare(opts: PrepareOptions, log=print) -> dict:
             "given_box_calibration": calibration.as_dict(),
         },
         "sources": desc,
+        "box_notes": box_notes,
         "data_root": str(Path(opts.data_root).resolve()),
         "options": {
             "seed": opts.seed,

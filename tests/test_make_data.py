@@ -338,3 +338,31 @@ def test_contact_sheet_tool_draws_the_labels_on_the_patches(mtfl_run, tmp_path):
         for j, (x, y) in enumerate(label[k].reshape(5, 2)):
             px, py = int(round((x + 0.5) * 4 - 0.5)), int(round((y + 0.5) * 4 - 0.5))
             assert tuple(tile[py, px]) == colours[j]
+
+
+def test_detector_boxes_calibrate_test_crops_and_a_box_off_its_image_stops(tmp_path):
+    """The paper's AFLW protocol on the first faces: Sun's boxes on the training list, the author's on the test
+    list; the test crops come from the boxes through the calibration fitted on the training faces. A box
+    outside its image stops make data (exit 2), naming the face."""
+    mtfl = DATA / "mtfl-full"
+    boxes = DATA / "boxes"
+    common = ["--dataset", "aflw", "--data-root", mtfl, "--limit", 30, "--no-augment", "--no-progress",
+              "--workers", 1, "--train-boxes", boxes / "cnn-facepoint" / "trainImageList.txt"]
+    run_tool(*common, "--out", tmp_path / "o", "--test-boxes", boxes / "aflw-bbox-annotation" / "AFLW_boundingbox.txt")
+    meta = json.loads((tmp_path / "o" / "aflw" / "meta.json").read_text())
+    cal = meta["crop"]["given_box_calibration"]
+    faces = load_mtfl_list(mtfl / "testing.txt", limit=30).faces
+    from mcl_caffe.datasets.box_file import attach_list_boxes
+
+    attach_list_boxes(faces, boxes / "aflw-bbox-annotation" / "AFLW_boundingbox.txt")
+    with h5py.File((tmp_path / "o" / "aflw" / "test.txt").read_text().split()[0], "r") as h:
+        crops, index = h["crop"][...], h["index"][...]
+    calibration = C.BoxCalibration(**cal)
+    for k, i in enumerate(index):
+        assert np.allclose(crops[k], C.crop_for_given_box(faces[i].box, calibration)), i
+    bad = tmp_path / "bad_boxes.txt"
+    lines = (boxes / "aflw-bbox-annotation" / "AFLW_boundingbox.txt").read_text().splitlines()[:30]
+    lines[4] = "1000\t1100\t1000\t1100"
+    bad.write_text("\n".join(lines) + "\n")
+    proc = run_tool(*common, "--out", tmp_path / "o2", "--test-boxes", bad, check=False)
+    assert proc.returncode == 2 and "testing.txt:5" in proc.stderr and "lies outside the 150x150 image" in proc.stderr

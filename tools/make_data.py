@@ -109,10 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--train-boxes",
         type=Path,
         default=None,
-        help="box file (MCNet-Extension format: 'left right top bottom' per line, in list order) "
-        "for the training list",
+        help="face-detector boxes for the training list, one line per face in list order: 'left right top "
+        "bottom' (MCNet-Extension / the MCL author's AFLW_boundingbox.txt) or Sun et al.'s 'path left right "
+        "top bottom x1 y1 ... x5 y5' (trainImageList.txt, whose paths must match). They calibrate the "
+        "validation and test crops (training crops stay landmark boxes + augmentation). A malformed or "
+        "missing line, a path of another image or a box outside its image stops make data",
     )
-    g.add_argument("--test-boxes", type=Path, default=None, help="box file for the test list")
+    g.add_argument(
+        "--test-boxes", type=Path, default=None, help="face-detector boxes for the test list (same formats)"
+    )
     g.add_argument(
         "--limit", type=int, default=None, help="read only the first N faces of each list (smoke runs, CI)"
     )
@@ -233,7 +238,7 @@ def main(argv=None) -> int:
         opts = options_from_args(args)
         summary = prepare(opts)
     except StrictError as exc:
-        print("make_data: error (--strict): %s" % exc, file=sys.stderr)
+        print("make_data: error%s: %s" % (" (--strict)" if args.strict else "", exc), file=sys.stderr)
         return 2
     except (FileNotFoundError, ValueError, KeyError) as exc:
         print("make_data: error: %s" % exc, file=sys.stderr)

@@ -1,6 +1,6 @@
 """Loaders for the three benchmark formats. Each returns a LoadResult (faces, problems)."""
 
-from .box_file import attach_boxes, read_box_file
+from .box_file import attach_boxes, attach_list_boxes, read_box_file
 from .cofw import load_cofw, read_cofw_mat
 from .mtfl import load_mtfl_list
 from .sample import BadSample, Face, LoadResult, check_face
@@ -14,6 +14,7 @@ __all__ = [
     "LoadResult",
     "check_face",
     "attach_boxes",
+    "attach_list_boxes",
     "read_box_file",
     "load_cofw",
     "read_cofw_mat",
