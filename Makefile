@@ -17,6 +17,12 @@ OUT ?= $(if $(filter smoke,$(PROFILE)),data/smoke,data)
 # extra tools/make_data.py options; the smoke profile uses a small, lightly augmented subset
 SMOKE_DATA_ARGS := --limit 600 --rotations 2 --jitters 2
 ARGS ?= $(if $(filter smoke,$(PROFILE)),$(SMOKE_DATA_ARGS),)
+# face-detector boxes of the paper's protocol (BOXES= crops every face from its ground-truth points instead):
+# AFLW: the CUHK detector's boxes of the training faces (Sun et al.) and the MCL author's of the test faces
+BOX_ROOT ?= ../shared/data/boxes
+BOXES_aflw := --train-boxes $(BOX_ROOT)/cnn-facepoint/trainImageList.txt \
+  --test-boxes $(BOX_ROOT)/aflw-bbox-annotation/AFLW_boundingbox.txt
+BOXES ?= $(BOXES_$(DATASET))
 # training runs go to $(RUNS)/<dataset>-<profile>/<stage>/
 RUNS ?= runs
 STAGE = $(PY) -m mcl_caffe.stage_runner --dataset $(DATASET) --profile $(PROFILE) --data $(OUT)/$(DATASET) --runs $(RUNS)
@@ -39,9 +45,9 @@ fresh-check:  ## clone HEAD into a temp folder with an empty Caffe cache and a n
 	@bash tools/fresh_check.sh
 
 # ---- data: official dataset files -> Caffe-ready HDF5 (tools/make_data.py --help explains everything)
-data:  ## HDF5 for Caffe: make data DATASET=aflw|cofw|300w DATA_ROOT=... [OUT=data] [ARGS="--limit 100 ..."]
+data:  ## HDF5 for Caffe: make data DATASET=aflw|cofw|300w DATA_ROOT=... [OUT=data] [BOXES=] [ARGS="--limit 100 ..."]
 	@test -n "$(DATA_ROOT)" || { echo "make data: set DATA_ROOT=<folder with the official $(DATASET) files>"; exit 2; }
-	@$(PY) tools/make_data.py --dataset $(DATASET) --data-root "$(DATA_ROOT)" --out "$(OUT)" $(ARGS)
+	@$(PY) tools/make_data.py --dataset $(DATASET) --data-root "$(DATA_ROOT)" --out "$(OUT)" $(BOXES) $(ARGS)
 
 contact-sheet:  ## PNG of training patches with their points: make contact-sheet DATASET=aflw [OUT=data]
 	@$(PY) tools/contact_sheet.py "$(OUT)/$(DATASET)/train.txt" -o "$(OUT)/$(DATASET)/contact_sheet.png"

@@ -33,7 +33,7 @@ def _dataset(f, name, arr):
 
 
 def remove_chunks(h5_dir: Path, split: str) -> None:
-    for old in sorted(Path(h5_dir).glob("%s_*.h5" % split)):
+    for old in sorted(Path(h5_dir).glob("%s_[0-9][0-9][0-9]*.h5" % split)):  # not test_gt_* for test
         old.unlink()
 
 

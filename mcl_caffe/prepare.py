@@ -10,6 +10,8 @@ Bad input never passes silently: every skipped face is counted under a reason an
 
 from __future__ import annotations
 
+import dataclasses
+
 import json
 import multiprocessing as mp
 import platform
@@ -33,12 +35,14 @@ from .datasets import (
     load_cofw,
     load_mtfl_list,
 )
-from .h5_writer import DEFAULT_CHUNK, write_split
+from .h5_writer import DEFAULT_CHUNK, remove_chunks, write_split
 from .landmarks import get_scheme
 from .splits import split_faces
 
 DATASETS = ("aflw", "cofw", "300w")
 SPLITS = ("train", "val", "test")
+#: written when the test faces have given boxes: the same faces cropped from their ground-truth points
+GT_SPLIT = "test_gt"
 #: a point more than this fraction of the image's larger side outside the image is a labelling error
 FAR_OUTSIDE_FRACTION = 0.25
 DEFAULT_TEST_FRACTION = 0.15  # only for datasets without a test set here (300-W without ibug/)
@@ -284,9 +288,17 @@ def prepare(opts: PrepareOptions, log=print) -> dict:
     )
 
     faces_by_split = {s: splits[s] for s in SPLITS}
-    tasks = [(s, i) for s in SPLITS for i in range(len(faces_by_split[s]))]
+    splits_out = SPLITS
+    if any(f.box is not None for f in splits["test"]):
+        # the test faces again, cropped from their ground-truth points: the report's second protocol row
+        faces_by_split[GT_SPLIT] = [dataclasses.replace(f, box=None) for f in splits["test"]]
+        splits_out = SPLITS + (GT_SPLIT,)
+    else:  # no boxes: a ground-truth list of an earlier run would no longer match the test list
+        remove_chunks(out_dir / "h5", GT_SPLIT)
+        (out_dir / ("%s.txt" % GT_SPLIT)).unlink(missing_ok=True)
+    tasks = [(s, i) for s in splits_out for i in range(len(faces_by_split[s]))]
     init = (faces_by_split, scheme, opts.augment, opts.seed, calibration)
-    results = {s: [None] * len(faces_by_split[s]) for s in SPLITS}
+    results = {s: [None] * len(faces_by_split[s]) for s in splits_out}
     bar = None
     if opts.progress:
         from tqdm import tqdm
@@ -326,7 +338,7 @@ def prepare(opts: PrepareOptions, log=print) -> dict:
     written = {}
     with_occ = any(f.occlusion is not None for f in train_src.faces)
     source_paths = {}
-    for split in SPLITS:
+    for split in splits_out:
         parts = [r for r in results[split] if r is not None]
         kept_faces = [f for f, r in zip(faces_by_split[split], results[split]) if r is not None]
         source_paths[split] = [f.image_id for f in kept_faces]
@@ -392,7 +404,7 @@ def prepare(opts: PrepareOptions, log=print) -> dict:
         "versions": _versions(),
         "summary": summary,
         "skipped_messages": [p.message for p in problems],
-        "lists": {s: str(out_dir / ("%s.txt" % s)) for s in SPLITS},
+        "lists": {s: str(out_dir / ("%s.txt" % s)) for s in splits_out},
         "source_images": source_paths,
     }
     (out_dir / "meta.json").write_text(json.dumps(meta, indent=1))

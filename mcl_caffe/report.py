@@ -218,6 +218,24 @@ def evaluate(
     }
 
 
+def evaluate_gt_crops(data_dir: Path, ev: dict, scheme, caffe, batch: int = 64) -> dict | None:
+    """BM, WM and AM on the test faces cropped from their ground-truth points (<data>/test_gt.txt, written by
+    make data when the test list has detector boxes): the second protocol row. None without that list."""
+    from mcl_caffe.prepare import GT_SPLIT
+
+    if not (Path(data_dir) / ("%s.txt" % GT_SPLIT)).is_file():
+        return None
+    gt = load_test_set(Path(data_dir), GT_SPLIT)
+    models = {k: ev["models"][k] for k in MAIN_MODELS if k in ev["models"]}
+    preds = predict_all(models, {"gt": gt.data}, caffe, batch)
+    out = {}
+    for k, p in preds.items():
+        m = model_metrics(p["gt"], gt, scheme)
+        m.pop("nme_per_face")
+        out[k] = m
+    return out
+
+
 def breakdown_val_test(layout_data: Path, scheme, test: TestSet, ev: dict, caffe, batch: int = 64) -> dict | None:
     """mcl_caffe.error_breakdown for the run's final model (AM, else WM, else BM) on the validation faces
     (<data>/val.txt, when there is one) and on the test faces."""
@@ -358,9 +376,17 @@ def test_set_statement(dataset: str, meta: dict, n_test: int) -> str:
                 else "%d faces" % n_test
             )
         )
-        return "the AFLW test set of the paper (MTFL's testing.txt, %s): %s." % (
+        boxes = opts.get("test_boxes")
+        crops = (
+            " Test crops come from the face-detector boxes in %s, mapped onto the training crop by the "
+            "calibration fitted on the training faces' detector boxes (the paper's protocol)" % boxes
+            if boxes
+            else " Test crops come from the ground-truth points' box (not the paper's detector boxes)"
+        )
+        return "the AFLW test set of the paper (MTFL's testing.txt, %s): %s.%s." % (
             src or "mtfl-full/testing.txt",
             part,
+            crops,
         )
     if dataset == "cofw":
         return "the COFW test set (%s): %d faces%s." % (
@@ -731,6 +757,19 @@ def render_markdown(ctx: dict) -> str:
         "connected version) has %s on %s; not reproduced here. AUC@10%% = area under the CED up to 10 %%, "
         "divided by 10 %%, not a figure of the paper." % (_f(P.TABLE_III_PRE_BM.get(ds)), paper_set)
     )
+    if ctx.get("results_gt"):
+        L.append("")
+        L.append(
+            "The same test faces cropped from the box of their ground-truth points (the second protocol; "
+            "the paper's figures are for detector boxes):"
+        )
+        L.append("")
+        gt_rows = [
+            ["**%s**" % k, _pct(r["mean_error"]), _pct(r["failure_rate"]), _f(r["auc_0.1"], 3)]
+            for k, r in ((k, ctx["results_gt"].get(k)) for k in MAIN_MODELS)
+            if r
+        ]
+        L.append(_table(["model (ground-truth boxes)", "error", "failure", "AUC@10%"], gt_rows))
     if "S2" in res:
         L.append("")
         L.append(
@@ -1170,6 +1209,7 @@ def _make_report(
     if not res:
         raise SystemExit("report: %s has no trained model yet (stage1/final.caffemodel ...)" % layout.root)
 
+    res_gt = evaluate_gt_crops(Path(data_dir), ev, scheme, caffe, batch)
     bd = breakdown_val_test(Path(data_dir), scheme, test, ev, caffe, batch)
     ced_png = plot_ced(
         res,
@@ -1220,6 +1260,7 @@ def _make_report(
         },
         "perturbation": pert,
         "breakdown": bd,
+        "results_gt": res_gt,
         "out_dir": str(out_dir),
         "data_lines": data_lines(meta, Path(data_dir)),
         "profile_settings": profile_settings(profile),
@@ -1255,6 +1296,7 @@ def _make_report(
             for k, ref in ev["models"].items()
         },
         "results": _jsonable(res),
+        "results_gt_boxes": _jsonable(res_gt) if res_gt else None,
         "occlusion": {
             "settings": dict(
                 ctx["occlusion_settings"],

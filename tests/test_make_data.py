@@ -360,6 +360,18 @@ def test_detector_boxes_calibrate_test_crops_and_a_box_off_its_image_stops(tmp_p
     calibration = C.BoxCalibration(**cal)
     for k, i in enumerate(index):
         assert np.allclose(crops[k], C.crop_for_given_box(faces[i].box, calibration)), i
+    # and the same faces again, cropped from their ground-truth points, for the report's second row
+    with h5py.File((tmp_path / "o" / "aflw" / "test_gt.txt").read_text().split()[0], "r") as h:
+        gt_crops, gt_index = h["crop"][...], h["index"][...]
+    assert np.array_equal(gt_index, index)
+    for k, i in enumerate(gt_index):
+        assert np.allclose(gt_crops[k], C.crop_for_box(C.face_box_from_landmarks(faces[i].points), "aflw5")), i
+    # a run without boxes removes the earlier ground-truth list, which would no longer match
+    run_tool("--dataset", "aflw", "--data-root", mtfl, "--limit", 30, "--no-augment", "--no-progress",
+             "--workers", 1, "--out", tmp_path / "o")
+    assert not (tmp_path / "o" / "aflw" / "test_gt.txt").exists()
+    assert not list((tmp_path / "o" / "aflw" / "h5").glob("test_gt_*.h5"))
+    assert list((tmp_path / "o" / "aflw" / "h5").glob("test_0*.h5"))
     bad = tmp_path / "bad_boxes.txt"
     lines = (boxes / "aflw-bbox-annotation" / "AFLW_boundingbox.txt").read_text().splitlines()[:30]
     lines[4] = "1000\t1100\t1000\t1100"

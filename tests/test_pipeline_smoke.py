@@ -165,4 +165,18 @@ def test_make_all_exported_onnx_and_wrote_the_report(run):
     report = (run["runs"] / "report" / "REPORT.md").read_text()
     for model_name in ("BM", "WM", "AM"):
         assert "| **%s** |" % model_name in report
+    # the paper's protocol by default: test crops from the detector boxes, and a second row on the same faces
+    # cropped from their ground-truth points, equal to an independent evaluation (same threads: exact)
+    assert "face-detector boxes in" in report and "AFLW_boundingbox.txt" in report
+    doc = read_json(run["runs"] / "report" / "REPORT.json")
+    gt = read_set(run["data"] / "test_gt.txt")
+    am = _caffe_net(run["runs"] / "assemble" / "deploy.prototxt", run["runs"] / "assemble" / "am.caffemodel")
+    from mcl_caffe.caffe_import import blas_threads
+    from mcl_caffe.metrics import nme
+    from mcl_caffe.predict import forward_batches
+    with blas_threads(1):  # the report's default --threads
+        pred = forward_batches(am, gt.data)
+    err = 100 * nme(pred, gt.label, gt.d).mean()
+    assert doc["results_gt_boxes"]["AM"]["mean_error"] == pytest.approx(err, rel=1e-9)
+    assert "| **AM** | %.2f |" % err in report
     assert (run["runs"] / "report" / "ced.png").stat().st_size > 0
