@@ -41,7 +41,7 @@ class ModelInfo:
 
 
 def read_model_info(session, path) -> ModelInfo:
-    from mcl_caffe.onnx_export import META_PREFIX
+    from mcl_caffe.model_metadata import META_PREFIX
 
     meta_all = session.get_modelmeta().custom_metadata_map
     meta = {k[len(META_PREFIX) :]: v for k, v in meta_all.items() if k.startswith(META_PREFIX)}

@@ -52,12 +52,12 @@ from onnx import TensorProto, helper, numpy_helper
 from mcl_caffe import __version__
 from mcl_caffe import crop as C
 from mcl_caffe.caffe_import import load_caffe
+from mcl_caffe.model_metadata import META_PREFIX
 
 OPSET = 17  # pinned: supported by onnxruntime >= 1.13 and by its quantisation tools
 IR_VERSION = 8  # the IR version that goes with opset 17, so older runtimes load the file too
 INPUT_NAME = "data"
 BATCH_DIM = "batch"
-META_PREFIX = "mcl."
 
 
 class ExportError(ValueError):

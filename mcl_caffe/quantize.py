@@ -22,7 +22,7 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from mcl_caffe.onnx_export import META_PREFIX
+from mcl_caffe.model_metadata import META_PREFIX
 
 
 @dataclass(frozen=True)
