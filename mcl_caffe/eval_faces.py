@@ -4,8 +4,10 @@ pipeline makes its validation/test samples (mcl_caffe.augment.nominal_sample, i.
 Used by the parity tests, the INT8 calibration/evaluation and the benchmark when no prepared HDF5 list
 is given.  Splits:
 * aflw: train = mtfl-full/training.txt (MTFL training faces), test = mtfl-full/testing.txt (the AFLW test set).
-* 300w: the shared folders have no test set; faces are split with mcl_caffe.splits.split_faces and the
-  data pipeline's defaults (val 0.1, test 0.15, seed 0), so 'test' is the pipeline's held-out test split.
+* 300w: as the data pipeline's defaults (the paper's protocol): 'test' is IBUG (ibug/), 'train' and 'val'
+  split the official training folders (AFW, HELEN train, LFPW train) with mcl_caffe.splits.split_faces
+  (val 0.1, seed 0). Without ibug/ the pipeline holds out a test share (0.15) of the training faces, and so
+  does this.
 """
 
 from __future__ import annotations
@@ -67,10 +69,19 @@ def load_faces(dataset: str, split: str, data_root=None, limit: int | None = Non
         result = load_mtfl_list(root / "mtfl-full" / name, limit)
         return result.faces, get_scheme("aflw5")
     if ds == "300w":
+        from mcl_caffe.datasets import W300_TEST_SUBSETS
+
         if split not in ("train", "val", "test"):
             raise ValueError("300w split must be 'train', 'val' or 'test', not %r" % split)
-        result = load_300w(root / "300w")
-        faces = split_faces(result.faces, **SPLIT_DEFAULTS)[split]
+        w300 = root / "300w"
+        test_sub = [s for s in W300_TEST_SUBSETS if (w300 / s).is_dir()]
+        if test_sub and split == "test":
+            faces = load_300w(w300, test_sub).faces
+        else:
+            held_out = 0.0 if test_sub else SPLIT_DEFAULTS["test_fraction"]
+            faces = split_faces(
+                load_300w(w300).faces, SPLIT_DEFAULTS["val_fraction"], held_out, SPLIT_DEFAULTS["seed"]
+            )[split]
         return faces[:limit] if limit else faces, get_scheme("300w68")
     raise ValueError("unknown dataset %r (aflw or 300w)" % dataset)
 

@@ -10,7 +10,6 @@ Bad input never passes silently: every skipped face is counted under a reason an
 
 from __future__ import annotations
 
-import dataclasses
 
 import json
 import multiprocessing as mp
@@ -27,7 +26,8 @@ from . import __version__
 from . import crop as C
 from .augment import AugmentConfig, augment_face, face_rng, nominal_sample
 from .datasets import (
-    W300_DEFAULT_SUBSETS,
+    W300_TEST_SUBSETS,
+    W300_TRAIN_SUBSETS,
     BadSample,
     attach_list_boxes,
     find_subsets,
@@ -35,14 +35,13 @@ from .datasets import (
     load_cofw,
     load_mtfl_list,
 )
+from .extra_tests import extra_tests
 from .h5_writer import DEFAULT_CHUNK, remove_chunks, write_split
 from .landmarks import get_scheme
 from .splits import split_faces
 
 DATASETS = ("aflw", "cofw", "300w")
 SPLITS = ("train", "val", "test")
-#: written when the test faces have given boxes: the same faces cropped from their ground-truth points
-GT_SPLIT = "test_gt"
 #: a point more than this fraction of the image's larger side outside the image is a labelling error
 FAR_OUTSIDE_FRACTION = 0.25
 DEFAULT_TEST_FRACTION = 0.15  # only for datasets without a test set here (300-W without ibug/)
@@ -93,12 +92,14 @@ def load_sources(opts: PrepareOptions):
         }
     elif ds == "300w":
         present = find_subsets(root) if root.is_dir() else []
-        # defaults: today's protocol, AFW + HELEN train with a held-out test share (issue #12 moves to the
-        # paper's: the official training folders, IBUG as the test set; pass --subsets/--test-subsets for it)
-        test_sub = opts.test_subsets or []
+        # defaults: the paper's protocol, the official training folders present (AFW, HELEN train, LFPW
+        # train) and IBUG as the test set; without ibug/, a held-out share of the training faces
+        test_sub = opts.test_subsets
+        if test_sub is None:
+            test_sub = [s for s in W300_TEST_SUBSETS if s in present]
         train_sub = opts.subsets
         if train_sub is None:
-            train_sub = [s for s in W300_DEFAULT_SUBSETS if s in present]
+            train_sub = [s for s in W300_TRAIN_SUBSETS if s in present]
         if not train_sub:
             raise FileNotFoundError("no 300-W training folders with .pts files under %s" % root)
         train = load_300w(root, train_sub, opts.limit)
@@ -106,6 +107,7 @@ def load_sources(opts: PrepareOptions):
         desc = {
             "train": "300-W %s in %s" % (",".join(train_sub), root.resolve()),
             "test": ("300-W %s" % ",".join(test_sub)) if test_sub else None,
+            "subsets": {"train": list(train_sub), "test": list(test_sub)},
         }
     else:
         raise ValueError("unknown dataset %r (choose from %s)" % (ds, ", ".join(DATASETS)))
@@ -183,7 +185,7 @@ def process_face(split: str, i: int):
             s = augment_face(gray, face.points, scheme, _W["augment"], face_rng(_W["seed"], face.order))
             crop = None
         else:
-            s, crop = nominal_sample(gray, face.points, scheme, face.box, _W["calibration"])
+            s, crop = nominal_sample(gray, face.points, scheme, face.box, (_W["calibration"] or {}).get(split))
     except BadSample as exc:
         return split, i, exc
     except Exception as exc:  # anything else is still reported with the file, never swallowed silently
@@ -288,16 +290,23 @@ def prepare(opts: PrepareOptions, log=print) -> dict:
     )
 
     faces_by_split = {s: splits[s] for s in SPLITS}
-    splits_out = SPLITS
-    if any(f.box is not None for f in splits["test"]):
-        # the test faces again, cropped from their ground-truth points: the report's second protocol row
-        faces_by_split[GT_SPLIT] = [dataclasses.replace(f, box=None) for f in splits["test"]]
-        splits_out = SPLITS + (GT_SPLIT,)
-    else:  # no boxes: a ground-truth list of an earlier run would no longer match the test list
-        remove_chunks(out_dir / "h5", GT_SPLIT)
-        (out_dir / ("%s.txt" % GT_SPLIT)).unlink(missing_ok=True)
+    calibrations = {s: calibration for s in SPLITS}
+    # second protocols and test sets, each a list of its own for the report (mcl_caffe.extra_tests)
+    extras, extra_notes = extra_tests(
+        opts.dataset, opts.data_root, splits, desc.get("subsets") or {}, scheme, opts.limit
+    )
+    for note in extra_notes:
+        log("make_data: note: %s" % note)
+    for e in extras:
+        faces_by_split[e.split] = e.faces
+        calibrations[e.split] = e.calibration or calibration
+    splits_out = SPLITS + tuple(e.split for e in extras)
+    for old in sorted(out_dir.glob("test_*.txt")) if out_dir.is_dir() else []:
+        if old.stem not in splits_out:  # an earlier run's extra list would no longer match this data
+            remove_chunks(out_dir / "h5", old.stem)
+            old.unlink()
     tasks = [(s, i) for s in splits_out for i in range(len(faces_by_split[s]))]
-    init = (faces_by_split, scheme, opts.augment, opts.seed, calibration)
+    init = (faces_by_split, scheme, opts.augment, opts.seed, calibrations)
     results = {s: [None] * len(faces_by_split[s]) for s in splits_out}
     bar = None
     if opts.progress:
@@ -384,6 +393,15 @@ def prepare(opts: PrepareOptions, log=print) -> dict:
         },
         "sources": desc,
         "box_notes": box_notes,
+        "extra_tests": {
+            e.split: {
+                "label": e.label,
+                "faces": written[e.split]["faces"],
+                "calibration": e.calibration.as_dict() if e.calibration else None,
+            }
+            for e in extras
+        },
+        "extra_test_notes": extra_notes,
         "data_root": str(Path(opts.data_root).resolve()),
         "options": {
             "seed": opts.seed,

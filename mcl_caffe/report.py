@@ -218,21 +218,22 @@ def evaluate(
     }
 
 
-def evaluate_gt_crops(data_dir: Path, ev: dict, scheme, caffe, batch: int = 64) -> dict | None:
-    """BM, WM and AM on the test faces cropped from their ground-truth points (<data>/test_gt.txt, written by
-    make data when the test list has detector boxes): the second protocol row. None without that list."""
-    from mcl_caffe.prepare import GT_SPLIT
-
-    if not (Path(data_dir) / ("%s.txt" % GT_SPLIT)).is_file():
-        return None
-    gt = load_test_set(Path(data_dir), GT_SPLIT)
+def evaluate_extra_tests(data_dir: Path, meta: dict, ev: dict, scheme, caffe, batch: int = 64) -> dict:
+    """BM, WM and AM on each extra test list that make data wrote (mcl_caffe.extra_tests: a second protocol
+    or a second test set) -> {split: {'label', 'faces', 'results'}}."""
     models = {k: ev["models"][k] for k in MAIN_MODELS if k in ev["models"]}
-    preds = predict_all(models, {"gt": gt.data}, caffe, batch)
     out = {}
-    for k, p in preds.items():
-        m = model_metrics(p["gt"], gt, scheme)
-        m.pop("nme_per_face")
-        out[k] = m
+    for split, info in (meta.get("extra_tests") or {}).items():
+        if not (Path(data_dir) / ("%s.txt" % split)).is_file():
+            continue
+        data = load_test_set(Path(data_dir), split)
+        preds = predict_all(models, {split: data.data}, caffe, batch)
+        res = {}
+        for k, p in preds.items():
+            m = model_metrics(p[split], data, scheme)
+            m.pop("nme_per_face")
+            res[k] = m
+        out[split] = {"label": info.get("label", split), "faces": len(data), "results": res}
     return out
 
 
@@ -757,19 +758,16 @@ def render_markdown(ctx: dict) -> str:
         "connected version) has %s on %s; not reproduced here. AUC@10%% = area under the CED up to 10 %%, "
         "divided by 10 %%, not a figure of the paper." % (_f(P.TABLE_III_PRE_BM.get(ds)), paper_set)
     )
-    if ctx.get("results_gt"):
+    for split, extra in (ctx.get("extra_tests") or {}).items():
         L.append("")
-        L.append(
-            "The same test faces cropped from the box of their ground-truth points (the second protocol; "
-            "the paper's figures are for detector boxes):"
-        )
+        L.append("Also measured (`%s.txt`): %s; %d faces." % (split, extra["label"], extra["faces"]))
         L.append("")
-        gt_rows = [
+        rows_x = [
             ["**%s**" % k, _pct(r["mean_error"]), _pct(r["failure_rate"]), _f(r["auc_0.1"], 3)]
-            for k, r in ((k, ctx["results_gt"].get(k)) for k in MAIN_MODELS)
+            for k, r in ((k, extra["results"].get(k)) for k in MAIN_MODELS)
             if r
         ]
-        L.append(_table(["model (ground-truth boxes)", "error", "failure", "AUC@10%"], gt_rows))
+        L.append(_table(["model (%s)" % split, "error", "failure", "AUC@10%"], rows_x))
     if "S2" in res:
         L.append("")
         L.append(
@@ -1209,7 +1207,7 @@ def _make_report(
     if not res:
         raise SystemExit("report: %s has no trained model yet (stage1/final.caffemodel ...)" % layout.root)
 
-    res_gt = evaluate_gt_crops(Path(data_dir), ev, scheme, caffe, batch)
+    extra = evaluate_extra_tests(Path(data_dir), meta, ev, scheme, caffe, batch)
     bd = breakdown_val_test(Path(data_dir), scheme, test, ev, caffe, batch)
     ced_png = plot_ced(
         res,
@@ -1260,7 +1258,7 @@ def _make_report(
         },
         "perturbation": pert,
         "breakdown": bd,
-        "results_gt": res_gt,
+        "extra_tests": extra,
         "out_dir": str(out_dir),
         "data_lines": data_lines(meta, Path(data_dir)),
         "profile_settings": profile_settings(profile),
@@ -1296,7 +1294,9 @@ def _make_report(
             for k, ref in ev["models"].items()
         },
         "results": _jsonable(res),
-        "results_gt_boxes": _jsonable(res_gt) if res_gt else None,
+        "extra_tests": {
+            k: {"label": v["label"], "faces": v["faces"], "results": _jsonable(v["results"])} for k, v in extra.items()
+        },
         "occlusion": {
             "settings": dict(
                 ctx["occlusion_settings"],

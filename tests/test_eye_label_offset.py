@@ -109,11 +109,11 @@ def test_tool_on_shared_aflw_and_300w(tmp_path):
     assert "| AFLW | 300 |" in res.stdout
 
     out = tmp_path / "300w.json"
-    res = run_tool("--dataset", "300w", "--splits", "train", "test", "--json", str(out))
+    res = run_tool("--dataset", "300w", "--splits", "train", "val", "--json", str(out))
     assert res.returncode == 0, res.stderr[-2000:]
     doc = json.loads(out.read_text())
-    for src in ("afw", "helen"):
-        a, b = doc["splits"]["train"][src], doc["splits"]["test"][src]
+    for src in ("afw", "helen", "lfpw"):
+        a, b = doc["splits"]["train"][src], doc["splits"]["val"][src]
         for k in (0, 1):
             assert abs(a["eyes"][k] - b["eyes"][k]) < 3 * np.hypot(a["eyes_sem"][k], b["eyes_sem"][k])
 

@@ -58,15 +58,16 @@ def test_mtfl_limit_takes_the_first_faces():
 
 
 def test_300w_counts_subsets_and_groups():
-    r = load_300w(W300)  # default: AFW + HELEN train, the folders today's protocol is built on
-    assert (len(r.faces), len(r.problems)) == (1207, 0)
+    r = load_300w(W300)  # default: the official training folders (the data README's counts)
+    assert (len(r.faces), len(r.problems)) == (2012, 0)
     assert sum(f.source.startswith("afw/") for f in r.faces) == 337
     assert sum(f.source.startswith("helen/trainset/") for f in r.faces) == 870
+    assert sum(f.source.startswith("lfpw/trainset/") for f in r.faces) == 805
     assert len(load_300w(W300, ["afw"]).faces) == 337
-    # the test set and LFPW sit under the same root and are loaded only when named
-    assert not any(f.source.startswith(("ibug/", "lfpw/")) for f in r.faces)
+    # the test folders sit under the same root and are loaded only when named
+    assert not any(f.source.startswith(("ibug/", "lfpw/testset/")) for f in r.faces)
     assert len(load_300w(W300, ["ibug"]).faces) == 135
-    assert len(load_300w(W300, ["lfpw/trainset", "lfpw/testset"]).faces) == 805 + 224
+    assert len(load_300w(W300, ["lfpw/testset"]).faces) == 224
     f = r.faces[0]
     assert f.points.shape == (68, 2) and Path(f.image_path).is_file()
     assert f.points[0].tolist() == [64.318, 86.993]  # first line of afw/1051618982_1.pts
@@ -152,7 +153,7 @@ def test_300w_folder_with_bad_faces_skips_and_counts(tmp_path):
 def test_300w_folder_without_the_default_subsets_names_them(tmp_path):
     (tmp_path / "ibug").mkdir()
     _write_pts(tmp_path / "ibug" / "image_001.pts", _good68())
-    with pytest.raises(FileNotFoundError, match="none of the default subsets afw, helen/trainset"):
+    with pytest.raises(FileNotFoundError, match="none of the default subsets afw, helen/trainset, lfpw/trainset"):
         load_300w(tmp_path)
     with pytest.raises(FileNotFoundError, match="subset folder not found"):
         load_300w(tmp_path, ["lfpw/trainset"])

@@ -163,6 +163,27 @@ def test_output_is_byte_identical_whatever_the_worker_count(tmp_path):
     assert (out / "aflw" / "h5" / "train_000.h5").read_bytes() != runs[0][1].read_bytes()
 
 
+def test_300w_paper_protocol_by_default(tmp_path):
+    """Training folders AFW, HELEN train, LFPW train; IBUG the test set; the detector-box and LFPW-test rows."""
+    run_tool("--dataset", "300w", "--data-root", DATA / "300w", "--out", tmp_path, "--no-augment", "--no-progress")
+    meta = json.loads((tmp_path / "300w" / "meta.json").read_text())
+    w = meta["summary"]["written"]
+    assert w["train"]["faces"] + w["val"]["faces"] == 337 + 870 + 805 and w["test"]["faces"] == 135
+    assert meta["sources"]["subsets"] == {"train": ["afw", "helen/trainset", "lfpw/trainset"], "test": ["ibug"]}
+    assert all(Path(p).parent.name == "ibug" for p in meta["source_images"]["test"])
+    train_dirs = {Path(p).parent.name for s in ("train", "val") for p in meta["source_images"][s]}
+    assert train_dirs == {"afw", "trainset"}  # helen/trainset, lfpw/trainset
+    extra = meta["extra_tests"]
+    assert (extra["test_detector"]["faces"], extra["test_lfpw"]["faces"]) == (135, 224)
+    assert extra["test_detector"]["calibration"]["fitted_on"] == w["train"]["faces"]
+    assert meta["source_images"]["test_detector"] == meta["source_images"]["test"]
+    # the main rows crop from bb_ground_truth, the tight box of the points: the landmark crop
+    faces = {f.image_path: f for f in load_300w(DATA / "300w", ["ibug"]).faces}
+    _, a = read_split(tmp_path / "300w", "test")
+    for k, p in enumerate(meta["source_images"]["test"]):
+        assert np.allclose(a["crop"][k], C.crop_for_box(C.face_box_from_landmarks(faces[p].points), "300w68"))
+
+
 def test_300w_held_out_test_split_has_no_leakage(tmp_path):
     run_tool(
         "--dataset",
@@ -175,6 +196,10 @@ def test_300w_held_out_test_split_has_no_leakage(tmp_path):
         60,
         "--no-augment",
         "--no-progress",
+        "--subsets",
+        "afw",
+        "--test-subsets",
+        "",
     )
     meta = json.loads((tmp_path / "300w" / "meta.json").read_text())
     w = meta["summary"]["written"]

@@ -177,6 +177,7 @@ def test_make_all_exported_onnx_and_wrote_the_report(run):
     with blas_threads(1):  # the report's default --threads
         pred = forward_batches(am, gt.data)
     err = 100 * nme(pred, gt.label, gt.d).mean()
-    assert doc["results_gt_boxes"]["AM"]["mean_error"] == pytest.approx(err, rel=1e-9)
+    assert doc["extra_tests"]["test_gt"]["results"]["AM"]["mean_error"] == pytest.approx(err, rel=1e-9)
+    assert "ground-truth points" in doc["extra_tests"]["test_gt"]["label"]
     assert "| **AM** | %.2f |" % err in report
     assert (run["runs"] / "report" / "ced.png").stat().st_size > 0

@@ -30,10 +30,9 @@ IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".JPG", ".JPEG", ".PNG", ".BMP")
 #: official 300-W training / test subsets (folders of the ibug release)
 W300_TRAIN_SUBSETS = ("afw", "helen/trainset", "lfpw/trainset")
 W300_TEST_SUBSETS = ("ibug",)
-#: the folders today's protocol was built on: training faces of AFW and HELEN, with a held-out share of them
-#: as the test set.  Loading every folder under the root would put IBUG's test faces (and LFPW) into
-#: training; the paper's protocol (train on the official training folders, test on IBUG) is issue #12's.
-W300_DEFAULT_SUBSETS = ("afw", "helen/trainset")
+#: what load_300w reads when no folders are named: the official training folders, never a test folder
+#: (searching the whole tree would put IBUG's and LFPW's test faces into training)
+W300_DEFAULT_SUBSETS = W300_TRAIN_SUBSETS
 
 
 def read_pts(path, n_expected: int = 68) -> np.ndarray:
@@ -106,7 +105,7 @@ def find_subsets(root) -> list[str]:
 
 
 def load_300w(root, subsets=None, limit: int | None = None) -> LoadResult:
-    """Read all faces under root/<subset> for each subset (default: W300_DEFAULT_SUBSETS, AFW + HELEN train).
+    """Read all faces under root/<subset> for each subset (default: the official training folders present).
     `limit` keeps only the first `limit` faces (sorted by subset, then path)."""
     root = Path(root).resolve()
     if not root.is_dir():
