@@ -70,7 +70,9 @@ def test_300w_counts_subsets_and_groups():
     assert len(load_300w(W300, ["lfpw/testset"]).faces) == 224
     f = r.faces[0]
     assert f.points.shape == (68, 2) and Path(f.image_path).is_file()
-    assert f.points[0].tolist() == [64.318, 86.993]  # first line of afw/1051618982_1.pts
+    # first line of afw/1051618982_1.pts: 64.318 86.993, 1-based -> 0-based
+    assert np.allclose(f.points[0], [63.318, 85.993], rtol=0, atol=1e-12)
+    assert np.array_equal(load_300w(W300, ["afw"], limit=1, origin=0).faces[0].points, f.points + 1)
     # faces of one AFW photo share a group
     g = [x.group for x in r.faces if x.source.startswith("afw/111076519_")]
     assert len(g) == 2 and len(set(g)) == 1

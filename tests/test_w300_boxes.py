@@ -48,10 +48,11 @@ def _write(path, cells):
 def test_official_nesting_reads_back_as_left_right_top_bottom(tmp_path):
     path = tmp_path / "bounding_boxes_x.mat"
     _write(path, [_cell("a.jpg", [10, 20, 110, 140], [15, 25, 100, 130]), _cell("b.jpg", [1, 2, 3, 4], [1, 2, 5, 6])])
-    b = read_300w_box_file(path)
+    b = read_300w_box_file(path, origin=0)
     assert list(b) == ["a.jpg", "b.jpg"]
     assert b["a.jpg"]["bb_detector"].tolist() == [10, 110, 20, 140]
     assert b["a.jpg"]["bb_ground_truth"].tolist() == [15, 100, 25, 130]
+    assert read_300w_box_file(path)["a.jpg"]["bb_detector"].tolist() == [9, 109, 19, 139]  # 1-based by default
     assert box_file_for("/r", "helen/trainset") == Path("/r/Bounding Boxes/bounding_boxes_helen_trainset.mat")
 
 

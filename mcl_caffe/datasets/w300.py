@@ -10,10 +10,15 @@
 
 The folder tree is searched recursively for ``*.pts``; the image is the file with the same
 stem and an image extension next to it.  Subsets are selected by folder (relative to the
-root), e.g. ``afw``, ``helen/trainset``, ``lfpw/trainset``, ``ibug``.  Coordinates are taken
-as given (0-based pixel centres).  Faces of one photograph share a split group (``photo_id``: AFW
+root), e.g. ``afw``, ``helen/trainset``, ``lfpw/trainset``, ``ibug``.  Faces of one photograph share a split group (``photo_id``: AFW
 ``111076519_1`` and ``111076519_2``, IBUG ``image_014`` and ``image_014_01``); LFPW's ``image_0001``
 and ``image_0002`` are different photographs.
+
+Coordinates: 300-W's .pts files are 1-based (MATLAB pixel centres), so the loader subtracts ``origin``
+(default 1) to give this project's 0-based pixel centres; the official box files are read the same way
+(mcl_caffe.datasets.w300_boxes). The shared copies were cropped and rescaled without a correction, which
+scales that offset by the image's factor (at most 1): subtracting 1 is exact for the official files and
+within (1 - factor) px for the shared ones, the same for the points and the boxes of a face.
 """
 
 from __future__ import annotations
@@ -104,7 +109,11 @@ def find_subsets(root) -> list[str]:
     return sorted({str(p.parent.relative_to(root)) for p in root.rglob("*.pts")})
 
 
-def load_300w(root, subsets=None, limit: int | None = None) -> LoadResult:
+#: the .pts files' coordinate origin (1-based, see the module docstring)
+W300_ORIGIN = 1.0
+
+
+def load_300w(root, subsets=None, limit: int | None = None, origin: float = W300_ORIGIN) -> LoadResult:
     """Read all faces under root/<subset> for each subset (default: the official training folders present).
     `limit` keeps only the first `limit` faces (sorted by subset, then path)."""
     root = Path(root).resolve()
@@ -137,7 +146,7 @@ def load_300w(root, subsets=None, limit: int | None = None) -> LoadResult:
                         "missing image",
                         "%s: no image file %s.{jpg,png,...} next to it" % (pts_path, pts_path.stem),
                     )
-                pts = read_pts(pts_path, scheme.n_points)
+                pts = read_pts(pts_path, scheme.n_points) - origin
                 face = Face(
                     source=rel,
                     points=pts,

@@ -6,7 +6,8 @@ detector's box) and ``bb_ground_truth`` (the tight box of the 68 points), each b
 ``[x_min y_min x_max y_max]`` in the image's pixel coordinates, the same frame as the image's ``.pts``.
 scipy.io.loadmat returns that nesting as object arrays: ``bounding_boxes[0, i][0, 0]['bb_detector'][0]``.
 
-Boxes are returned as this project's ``(left, right, top, bottom)``. Nothing is skipped: a missing variable,
+Boxes are returned as this project's ``(left, right, top, bottom)``, 0-based: ``origin`` (default 1, the
+frame of the 1-based .pts files, see mcl_caffe.datasets.w300) is subtracted, as the loader does for the points. Nothing is skipped: a missing variable,
 a cell without the three fields, a box that is not four finite numbers of positive area, or a name listed
 twice raises ValueError naming the file and the entry.
 """
@@ -35,7 +36,7 @@ def _text(value) -> str:
     raise TypeError("not a string")
 
 
-def read_300w_box_file(path) -> dict[str, dict[str, np.ndarray]]:
+def read_300w_box_file(path, origin: float = 1.0) -> dict[str, dict[str, np.ndarray]]:
     """-> {image file name: {'bb_detector': (4,), 'bb_ground_truth': (4,)}}, boxes as (left, right, top, bottom)."""
     from scipy.io import loadmat
 
@@ -71,7 +72,7 @@ def read_300w_box_file(path) -> dict[str, dict[str, np.ndarray]]:
                 raise ValueError("%s (%s): %s is not 4 finite numbers [x_min y_min x_max y_max]" % (where, name, kind))
             if not (b[2] > b[0] and b[3] > b[1]):
                 raise ValueError("%s (%s): %s %s has no area" % (where, name, kind, b.tolist()))
-            boxes[kind] = np.array([b[0], b[2], b[1], b[3]])
+            boxes[kind] = np.array([b[0], b[2], b[1], b[3]]) - origin
         if name in out:
             raise ValueError("%s: %s is listed twice" % (where, name))
         out[name] = boxes
