@@ -31,6 +31,7 @@ from mcl_caffe.synthetic_model import make_synthetic_model
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 assert DATA.is_dir(), "these tests read the real faces in %s (../shared/data next to the clone)" % DATA
 N_IMAGES = 12
+VAL_STRIDE = 16  # every 16th of the 201 validation faces: AFW, HELEN and LFPW alike, not just the first AFW ones
 
 
 @pytest.fixture(scope="module")
@@ -51,8 +52,9 @@ def models(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def faces():
-    fs, scheme = load_faces("300w", "test")
-    return fs[:N_IMAGES], scheme
+    # held-out faces of the training folders (IBUG is the test set), spread over AFW, HELEN and LFPW
+    fs, scheme = load_faces("300w", "val")
+    return fs[::VAL_STRIDE][:N_IMAGES], scheme
 
 
 def write_boxes(path, boxes):
@@ -129,7 +131,7 @@ def test_mean_shape_model_puts_points_on_the_faces(models, faces, tmp_path):
     d = np.array([scheme.interocular(f.points) for f in fs])
     err = nme(pts, gt, d)
     # the same error computed in patch space from the mean shape and the crops' ground truth
-    crops = real_crops("300w", "test", limit=N_IMAGES)
+    crops = real_crops("300w", "val", limit=N_IMAGES, stride=VAL_STRIDE)
     expected = nme(np.broadcast_to(models["mean_shape"], crops.points.shape), crops.points, crops.d)
     assert np.allclose(err, expected, atol=1e-4), (err, expected)
     swapped = nme(pts[:, :, ::-1], gt, d)
@@ -262,7 +264,7 @@ def _has_haar():
 def test_detector_boxes_are_calibrated_onto_the_training_crop(models, tmp_path):
     # make setup installs the detector (opencv-contrib-python-headless + Debian opencv-data): required here
     assert _has_haar(), "no Haar detector (cv2 %s): run `make setup`" % cv2.__version__
-    fs, scheme = load_faces("300w", "test")
+    fs, scheme = load_faces("300w", "val")
     fs = fs[:30]
     out = tmp_path / "o.json"
     rc = main(["-m", str(models["meanshape"]), *[f.image_path for f in fs], "-o", str(out), "--no-progress"])
