@@ -125,3 +125,18 @@ def crops_from_list(list_file, scheme) -> CropSet:
         ["%s[%d]" % (list_file, i) for i in range(len(pts))],
         s,
     )
+
+
+def pipeline_faces_300w(split: str, data_root=None) -> list:
+    """The 300-W faces of a split as the data pipeline makes them (mcl_caffe.prepare's defaults, with the
+    shared ibug folder as the test set): afw, helen/trainset and lfpw/trainset split into 'train' and 'val'
+    (val_fraction 0.1, no test fraction, seed 0); 'test' is ibug."""
+    from mcl_caffe.datasets import load_300w
+    from mcl_caffe.datasets.w300 import W300_TEST_SUBSETS, W300_TRAIN_SUBSETS
+    from mcl_caffe.splits import split_faces
+
+    root = (Path(data_root) if data_root else SHARED_DATA) / "300w"
+    if split == "test":
+        return load_300w(root, list(W300_TEST_SUBSETS)).faces
+    faces = load_300w(root, list(W300_TRAIN_SUBSETS)).faces
+    return split_faces(faces, SPLIT_DEFAULTS["val_fraction"], 0.0, SPLIT_DEFAULTS["seed"])[split]
