@@ -164,6 +164,10 @@ def _f(x, d=4):
     return "-" if x is None else ("%%.%df" % d) % x
 
 
+def _nme(x):
+    return "-" if x is None else "%.2f %%" % (100 * x)
+
+
 def markdown(report: dict) -> str:
     t, meta = report["sets"], report["meta"]
     lines = ["# Face-detector bench", "", "Command: `%s`" % meta["command"], ""]
@@ -180,10 +184,13 @@ def markdown(report: dict) -> str:
             cells = (s, det, row["faces"], _pct(row["hit_rate"]), len(row["missed"]), row["no_detection"])
             lines.append("| %s | %s | %d | %s | %d | %d | %.1f |" % (cells + (row["ms_per_image"],)))
     if meta.get("model"):
-        lines += ["", "## NME (eye-centre distance) of the final landmarks, model `%s`" % meta["model"], ""]
+        title = "## NME (%% of the eye-centre distance) of the final landmarks, model `%s`" % meta["model"]
+        lines += ["", title, ""]
         lines += [
             "NME through the detector on the faces it hit; the ground-truth-box protocol (the landmark "
-            "box's training crop) on the same faces and on all faces.",
+            "box's training crop) on the same faces and on all faces.  AFW and HELEN train are 300-W "
+            "training folders (the data pipeline trains on afw, helen/trainset, lfpw/trainset): a 300-W "
+            "model may have trained on those faces; LFPW test and IBUG (the 300-W test set) are held out.",
             "",
             "| set | detector | faces hit | NME via detector | NME GT box, same faces | NME GT box, all |",
             "|---|---|---:|---:|---:|---:|",
@@ -192,7 +199,7 @@ def markdown(report: dict) -> str:
             for det, row in v["detectors"].items():
                 nmes = [row.get("nme_detector"), row.get("nme_gt_box_same_faces")]
                 nmes.append(v.get("nme_gt_box_all_faces"))
-                cells = (s, det, row["hit"]) + tuple(map(_f, nmes))
+                cells = (s, det, row["hit"]) + tuple(map(_nme, nmes))
                 lines.append("| %s | %s | %d | %s | %s | %s |" % cells)
     if VAL_SET in t:
         lines += ["", "## Crop placement on the %s: detector box vs its five points" % VAL_SET, ""]
@@ -203,8 +210,9 @@ def markdown(report: dict) -> str:
             "|---|---:|---:|---:|---:|",
         ]
         for det, row in t[VAL_SET]["detectors"].items():
-            vals = (row.get("crop_offset_median"), row.get("crop_log_side_median"), row.get("nme_detector"))
-            lines.append("| %s | %d | %s | %s | %s |" % ((det, row["hit"]) + tuple(map(_f, vals))))
+            vals = (_f(row.get("crop_offset_median")), _f(row.get("crop_log_side_median")))
+            vals += (_nme(row.get("nme_detector")),)
+            lines.append("| %s | %d | %s | %s | %s |" % ((det, row["hit"]) + vals))
     return "\n".join(lines) + "\n"
 
 

@@ -57,7 +57,7 @@ def main(argv=None) -> int:
     sets = {name: load_300w(root, [sub]).faces[: args.limit] for name, sub in B.BENCH_SETS}
     if not args.no_val:
         sets[B.VAL_SET] = pipeline_faces_300w("val", args.data_root)[: args.limit]
-    t0 = time.time()
+    t0, load0 = time.time(), os.getloadavg()[0]
     try:
         results, dets = B.bench_faces(sets, args.detectors)
     except (DetectorUnavailable, ValueError) as exc:
@@ -70,11 +70,20 @@ def main(argv=None) -> int:
         "command": os.environ.get("MCL_BENCH_COMMAND")
         or "tools/detector_bench.py " + " ".join(argv or sys.argv[1:]),
         "model": (args.model_label or str(model)) if model else None,
+        "model run": aligner.info.metadata.get("run") if aligner else None,
         "packages": ", ".join("%s %s" % kv for kv in versions.items()),
         "threads": "1 (OMP_NUM_THREADS=1, cv2.setNumThreads(1), onnxruntime intra-op 1)",
         "sets": ", ".join("%s: %d faces" % (k, len(v)) for k, v in sets.items()),
         "wall time": "%.0f s" % (time.time() - t0),
+        "machine load": "1-minute load average %.2f at the start, %.2f at the end (2 cores; other work ran "
+        "beside the bench, so ms per image compares the detectors, it is not an idle-machine figure)"
+        % (load0, os.getloadavg()[0]),
     }
+    if meta["model run"] and meta["model run"].endswith("-smoke"):
+        meta["model note"] = (
+            "a smoke-trained model (make all DATASET=300w PROFILE=smoke: 150 + 40 + 40 + 40 iterations on a "
+            "600-face subset); its NME compares the detectors with one another, not the method"
+        )
     report = {"meta": meta, "sets": table}
     B.write_report(report, args.out_dir)
     print(B.markdown(report))
