@@ -98,3 +98,20 @@ def test_calibration_brings_the_crop_closer_to_the_training_crop(name):
     assert len(err["fitted"][0]) >= 10
     med = {w: (np.median(e[0]), np.median(e[1])) for w, e in err.items()}
     assert med["fitted"][0] < med["none"][0] and med["fitted"][1] < med["none"][1], med
+
+
+def test_colour_decoding_matches_the_grayscale_decoding(tmp_path):
+    """Detectors see C.load_color(path), the model C.load_gray(path): the same pixels, for 3-channel JPEGs,
+    1-channel and 4-channel PNGs."""
+    import cv2
+
+    src = sorted((DATA / "300w" / "ibug").glob("*.jpg"))[:3]
+    bgr = cv2.imread(str(src[0]), cv2.IMREAD_COLOR)
+    cv2.imwrite(str(tmp_path / "gray.png"), cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY))
+    bgra = cv2.cvtColor(bgr, cv2.COLOR_BGR2BGRA)
+    bgra[..., 3] = np.arange(bgra.shape[1], dtype=np.uint8)[None, :]  # an alpha that varies
+    cv2.imwrite(str(tmp_path / "bgra.png"), bgra)
+    for p in src + [tmp_path / "gray.png", tmp_path / "bgra.png"]:
+        color = C.load_color(p)
+        assert color.ndim == 3 and color.shape[2] == 3 and color.dtype == np.uint8
+        assert np.array_equal(C.to_gray(color), C.load_gray(p)), p
