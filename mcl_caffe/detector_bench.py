@@ -1,8 +1,8 @@
 """The face-detector bench (make detector-bench): how often each detector finds the annotated face, how
 fast, and how good the landmarks are when a model crops the face from the detector's box.
 
-Sets (shared 300-W data, one annotated face per image file): AFW, HELEN train, LFPW test, IBUG, and the
-data pipeline's 300-W validation split (mcl_caffe.eval_faces.pipeline_faces_300w), on which the crop
+Sets (shared 300-W data, one annotated face per image file): AFW, HELEN train, LFPW test, IBUG; LFPW test
+and IBUG again with each face small in a larger frame (`framed`); and the data pipeline's 300-W validation split (mcl_caffe.eval_faces.pipeline_faces_300w), on which the crop
 placement of a detector's box is compared with that of its five points ('<name>-points').
 
 * hit: a detection whose IoU with the tight box of the 68 points is >= 0.3; the face's detection is the
@@ -34,6 +34,32 @@ BENCH_SETS = (
 )
 VAL_SET = "300-W val split"
 HIT_IOU = 0.3
+#: the faces of these sets again, small in a larger frame (see `framed`)
+FRAMED_SETS = ("LFPW test", "IBUG")
+FRAME = dict(scale=0.5, width=640, height=480)
+
+
+def framed(faces, scale: float = 0.5, width: int = 640, height: int = 480) -> list:
+    """Each face's image shrunk by `scale` (INTER_AREA) and pasted at the centre of a mid-grey
+    width x height frame, points moved with it (pixel centres at integers): a small face in a larger
+    photo.  The shared images are crops around one face (at most 128 px across), so this halves the face
+    in a frame several times its size."""
+    import cv2
+    from dataclasses import replace
+
+    out = []
+    for f in faces:
+        img = C.face_color(f)
+        h, w = img.shape[:2]
+        sw, sh = max(1, int(round(w * scale))), max(1, int(round(h * scale)))
+        small = cv2.resize(img, (sw, sh), interpolation=cv2.INTER_AREA)
+        canvas = np.full((max(height, sh), max(width, sw), 3), 128, np.uint8)
+        ox, oy = (canvas.shape[1] - sw) // 2, (canvas.shape[0] - sh) // 2
+        canvas[oy : oy + sh, ox : ox + sw] = small
+        # pixel centre x of the original lands at (x + 0.5) * sw / w - 0.5 in the small image
+        pts = (f.points + 0.5) * np.array([sw / w, sh / h]) - 0.5 + np.array([ox, oy])
+        out.append(replace(f, image=canvas, image_path=None, channel_order="bgr", points=pts, box=None))
+    return out
 
 
 def iou(a, b) -> float:

@@ -55,6 +55,10 @@ def main(argv=None) -> int:
             return 2
     root = (args.data_root or SHARED_DATA) / "300w"
     sets = {name: load_300w(root, [sub]).faces[: args.limit] for name, sub in B.BENCH_SETS}
+    for name in B.FRAMED_SETS:
+        sets["%s, small in a %dx%d frame" % (name, B.FRAME["width"], B.FRAME["height"])] = B.framed(
+            sets[name], **B.FRAME
+        )
     if not args.no_val:
         sets[B.VAL_SET] = pipeline_faces_300w("val", args.data_root)[: args.limit]
     t0, load0 = time.time(), os.getloadavg()[0]
