@@ -2,8 +2,9 @@
 fast, and how good the landmarks are when a model crops the face from the detector's box.
 
 Sets (shared 300-W data, one annotated face per image file): AFW, HELEN train, LFPW test, IBUG; LFPW test
-and IBUG again with each face small in a larger frame (`framed`); and the data pipeline's 300-W validation split (mcl_caffe.eval_faces.pipeline_faces_300w), on which the crop
-placement of a detector's box is compared with that of its five points ('<name>-points').
+and IBUG again with each face small in a larger frame (`framed`); and the data pipeline's 300-W validation
+split (mcl_caffe.eval_faces.pipeline_faces_300w), on which the crop placement of a detector's box is
+compared with that of its five points ('<name>-points').
 
 * hit: a detection whose IoU with the tight box of the 68 points is >= 0.3; the face's detection is the
   one with the highest IoU.  Missed faces: no such detection.  Images with no detection at all.
