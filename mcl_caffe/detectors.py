@@ -10,8 +10,9 @@
 has ``name`` (its key in detector_calibration.json) and ``detect(image) -> (k, 4)`` boxes (left, right,
 top, bottom; pixel centres at integers), largest first, for a BGR or grayscale uint8 image.  Detectors
 that also find five points (eye centres, nose tip, mouth corners; the image's left first) have
-``detect_points(image) -> (boxes, points (k, 5, 2))``.  A detector whose package is missing raises
-DetectorUnavailable naming the package to install.
+``detect_points(image) -> (boxes, points (k, 5, 2))``; ``run_detectors`` can also give, as
+'<name>-points', the tight box of those points as the face box (the detector bench compares the two crop
+placements).  A detector whose package is missing raises DetectorUnavailable naming the package to install.
 """
 
 from __future__ import annotations
@@ -133,23 +134,6 @@ class HaarDetector(HaarFaceDetector):
     package = "opencv-contrib-python-headless (cascade files: Debian opencv-data)"
 
 
-class PointBoxDetector:
-    """Another detector's five points as the face box: the tight box of the points (the box is then
-    calibrated onto the training crop like any detector box).  Name: '<detector>-points'."""
-
-    def __init__(self, detector):
-        self.inner = detector
-        self.name = detector.name + "-points"
-        self.package = detector.package
-
-    def detect(self, image: np.ndarray) -> np.ndarray:
-        _, points = self.inner.detect_points(image)
-        if len(points) == 0:
-            return np.zeros((0, 4))
-        boxes = np.stack([C.face_box_from_landmarks(p) for p in points])
-        return boxes[largest_first(boxes)]
-
-
 DETECTORS = {"yunet": YuNetDetector, "mtcnn": MtcnnDetector, "haar": HaarDetector}
 
 
@@ -161,13 +145,8 @@ def calibration_key(name: str, detectors: dict) -> str:
 
 
 def make_detector(name: str = DEFAULT_DETECTOR, min_size: int = 20, cascade=None):
-    """A detector by name: 'yunet', 'mtcnn', 'haar', or '<name>-points' (a detector with five points,
-    its points' box as the face box).  Raises DetectorUnavailable (naming the package to install)."""
-    if name.endswith("-points"):
-        inner = make_detector(name[: -len("-points")], min_size, cascade)
-        if not hasattr(inner, "detect_points"):
-            raise ValueError("the %s detector gives no points" % inner.name)
-        return PointBoxDetector(inner)
+    """A detector by name: 'yunet', 'mtcnn' or 'haar'.  Raises DetectorUnavailable (naming the package to
+    install)."""
     if name not in DETECTORS:
         raise ValueError("unknown detector %r (choose from %s)" % (name, ", ".join(DETECTORS)))
     if name == "haar":
