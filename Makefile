@@ -86,6 +86,18 @@ BENCH_ARGS ?=
 bench:  ## speed: Caffe vs onnxruntime FP32 vs INT8, 1 face / 1 thread -> runs/bench/bench.{md,json}
 	@$(PY) tools/bench.py --out-dir $(RUNS)/bench $(if $(BENCH_RUN),--run-dir $(BENCH_RUN)) $(BENCH_ARGS)
 
+# ---- face detectors for mcl-align (mcl_caffe/detectors.py; tools/detector_bench.py --help)
+.PHONY: detector-bench detector-calibration
+# DETECTOR_MODEL=path/to/a/300w68.onnx for the NME columns (default: models/300w68/mcl.onnx when it exists)
+DETECTOR_MODEL ?=
+DETECTOR_BENCH_ARGS ?=
+detector-bench:  ## detectors' hit rate, misses, ms/image, NME on AFW/HELEN/LFPW test/IBUG -> runs/detector-bench/
+	@MCL_BENCH_COMMAND="make detector-bench$(if $(DETECTOR_MODEL), DETECTOR_MODEL=$(DETECTOR_MODEL))$(if $(DETECTOR_BENCH_ARGS), DETECTOR_BENCH_ARGS='$(DETECTOR_BENCH_ARGS)')" \
+	  OMP_NUM_THREADS=1 $(PY) tools/detector_bench.py --out-dir $(RUNS)/detector-bench \
+	  $(if $(DETECTOR_MODEL),--model $(DETECTOR_MODEL)) $(DETECTOR_BENCH_ARGS)
+detector-calibration:  ## refit every detector's box calibration on training faces -> mcl_caffe/detector_calibration.json
+	@OMP_NUM_THREADS=1 $(PY) tools/fit_detector_calibration.py
+
 # ---- evaluation: the paper's metrics, tables and experiments (tools/report.py --help, tools/perturb.py --help)
 .PHONY: report perturb publish-report
 REPORT_ARGS ?=

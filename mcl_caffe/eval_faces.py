@@ -136,3 +136,4 @@ def crops_from_list(list_file, scheme) -> CropSet:
         ["%s[%d]" % (list_file, i) for i in range(len(pts))],
         s,
     )
+

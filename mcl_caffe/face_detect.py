@@ -1,4 +1,5 @@
-"""Face boxes from OpenCV's Haar cascade detector, and their calibration to the training crop.
+"""Face boxes from OpenCV's Haar cascade detector, and the calibration of any detector's boxes to the
+training crop (the other detectors are in mcl_caffe.detectors).
 
 The cascade files ship in the opencv-python 4.x wheels (``cv2.data.haarcascades``) and in Debian's
 ``opencv-data`` package (/usr/share/opencv4/haarcascades).  OpenCV 5 moved ``cv2.CascadeClassifier``
@@ -12,7 +13,8 @@ mcl_caffe.crop): it is larger, square, and sits higher.  ``fit_detector_calibrat
 training faces, the median ratio of the landmark box's larger side to the detector box's and the median
 centre offset (``crop.fit_box_calibration``); the fitted numbers are stored per landmark scheme in
 ``detector_calibration.json`` next to this file (tools/fit_detector_calibration.py writes it), and
-``detector_calibration(scheme, crop_scale)`` turns them into the BoxCalibration for a model.
+``detector_calibration(name, scheme, crop_scale)`` turns them into the BoxCalibration for a model.
+The same fit is made for every detector of mcl_caffe.detectors, keyed by its name.
 """
 
 from __future__ import annotations
@@ -80,9 +82,10 @@ class HaarFaceDetector:
         self.min_neighbors = min_neighbors
         self.min_size = min_size
 
-    def detect(self, gray: np.ndarray) -> np.ndarray:
+    def detect(self, image: np.ndarray) -> np.ndarray:
+        """Faces in a grayscale or BGR uint8 image (BGR is turned into BT.601 luma, as crop.to_gray)."""
         rects = self.classifier.detectMultiScale(
-            gray,
+            C.to_gray(image),
             scaleFactor=self.scale_factor,
             minNeighbors=self.min_neighbors,
             minSize=(self.min_size, self.min_size),
@@ -110,14 +113,17 @@ def match_detection(boxes: np.ndarray, tight_box) -> int | None:
     return best
 
 
-def fit_detector_calibration(detector: HaarFaceDetector, faces, scheme, min_faces: int = 20) -> dict:
-    """Detect every face, match it to its landmark box, fit the ratio and offset. -> JSON-able dict."""
+def fit_calibration_from_boxes(
+    boxes_per_face, faces, scheme, min_faces: int = 20, match_boxes_per_face=None
+) -> dict:
+    """Match each face's detections (list of (k, 4) arrays) to its landmark box, fit the ratio and
+    offset. -> JSON-able dict.  `match_boxes_per_face` (default: the boxes themselves) are the boxes to
+    match with, row for row (e.g. a detector's face boxes when the boxes fitted are its points' boxes)."""
     given, tight, missed = [], [], 0
-    for face in faces:
-        gray = C.face_gray(face)
+    match = boxes_per_face if match_boxes_per_face is None else match_boxes_per_face
+    for face, boxes, mboxes in zip(faces, boxes_per_face, match):
         tb = C.face_box_from_landmarks(face.points)
-        boxes = detector.detect(gray)
-        i = match_detection(boxes, tb)
+        i = match_detection(mboxes, tb)
         if i is None:
             missed += 1
             continue
@@ -130,6 +136,13 @@ def fit_detector_calibration(detector: HaarFaceDetector, faces, scheme, min_face
     cal = C.fit_box_calibration(given, tight, scheme, min_faces=min_faces)
     k = C.CROP_SCALE[scheme.name]
     return {"ratio": cal.scale / k, "dx": cal.dx, "dy": cal.dy, "fitted_on": cal.fitted_on, "missed": missed}
+
+
+def fit_detector_calibration(detector, faces, scheme, min_faces: int = 20) -> dict:
+    """Detect every face (any detector of mcl_caffe.detectors: detect(BGR image) -> boxes), match it to
+    its landmark box, fit the ratio and offset. -> JSON-able dict."""
+    boxes = [detector.detect(C.face_color(face)) for face in faces]
+    return fit_calibration_from_boxes(boxes, faces, scheme, min_faces)
 
 
 def load_calibrations(path=CALIBRATION_FILE) -> dict:

