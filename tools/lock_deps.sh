@@ -15,7 +15,7 @@ echo "lock: resolving setup.cfg's requirements in a new venv ($T)"
 "$T/venv/bin/python" -m pip install -q --upgrade pip setuptools wheel
 # install from a copy of the committed tree, so that no build/ folder lands in the clone
 mkdir "$T/src" && git -C "$ROOT" archive HEAD | tar -x -C "$T/src"
-"$T/venv/bin/python" -m pip install -q "$T/src[train,test]"
+"$T/venv/bin/python" -m pip install -q "$T/src[train,test,detectors]"
 {
   echo "# Exact versions that tools/setup.sh installs (pip -c). Refresh deliberately: make lock, then make test."
   echo "# Resolved $(date -u +%Y-%m-%d) with $("$T/venv/bin/python" --version 2>&1) on $(uname -m)."
