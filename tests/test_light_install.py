@@ -54,7 +54,7 @@ def test_install_requires_is_the_inference_set_and_training_is_an_extra():
     extras = cfg["options.extras_require"]
     assert {"h5py", "scipy", "scikit-image", "matplotlib", "onnx", "protobuf"} <= _requirement_names(extras["train"])
     assert "pytest" in _requirement_names(extras["test"])
-    assert "-e \"$ROOT[train,test,detectors]\"" in (REPO / "tools" / "setup.sh").read_text()  # make setup installs them
+    assert "-e \"$ROOT[train,test,detectors]\"" in (REPO / "tools" / "setup.sh").read_text()  # make setup
 
 
 @pytest.fixture(scope="module")
