@@ -228,11 +228,7 @@ def evaluate_extra_tests(data_dir: Path, meta: dict, ev: dict, scheme, caffe, ba
             continue
         data = load_test_set(Path(data_dir), split)
         preds = predict_all(models, {split: data.data}, caffe, batch)
-        res = {}
-        for k, p in preds.items():
-            m = model_metrics(p[split], data, scheme)
-            m.pop("nme_per_face")
-            res[k] = m
+        res = {k: model_metrics(p[split], data, scheme) for k, p in preds.items()}
         out[split] = {"label": info.get("label", split), "faces": len(data), "results": res}
     return out
 
