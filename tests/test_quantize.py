@@ -115,7 +115,9 @@ def test_the_int8_bound_fails_when_quantisation_is_broken(fp32, aflw_test, tmp_p
     path, calib, desc = fp32
     bad = calib * 0.05 if corruption == "scaled by 0.05" else np.zeros_like(calib)
     out = quantize_model(path, tmp_path / "broken.int8.onnx", bad, QuantOptions(), "patches " + corruption)
-    broken = int8_within_promise(compare(path, out, aflw_test))
+    stats = compare(path, out, aflw_test)
+    print("INT8 with calibration patches %s: %s" % (corruption, stats))
+    broken = int8_within_promise(stats)
     assert len(broken) == 2, broken
 
 
