@@ -23,7 +23,7 @@ from mcl_caffe import crop as C
 from mcl_caffe import onnx_export as E
 from mcl_caffe.align_cli import main
 from mcl_caffe.caffe_import import load_caffe
-from mcl_caffe.eval_faces import load_faces, real_crops
+from mcl_caffe.eval_faces import load_faces, nominal_crops, real_crops
 from mcl_caffe.metrics import nme
 from mcl_caffe.inference import Aligner
 from mcl_caffe.synthetic_model import make_synthetic_model
@@ -268,7 +268,7 @@ def test_detector_boxes_are_calibrated_onto_the_training_crop(models, tmp_path, 
     if detector == "haar":
         assert _has_haar(), "no Haar detector (cv2 %s): run `make setup`" % cv2.__version__
     fs, scheme = load_faces("300w", "val")  # held-out faces of the training folders (IBUG is the test set)
-    fs = fs[:30]
+    fs = fs[::6][:30]  # spread over AFW, HELEN and LFPW
     out = tmp_path / "o.json"
     flags = ["--detector", detector] if detector else []
     rc = main(
@@ -287,9 +287,14 @@ def test_detector_boxes_are_calibrated_onto_the_training_crop(models, tmp_path, 
         errs.append(
             nme(np.array(face["points"])[None], f.points[None], np.array([scheme.interocular(f.points)]))[0]
         )
-    # the mean shape on calibrated detector crops is about as good as on landmark-box crops (0.24 on this
-    # split); measured here: yunet (the default) 30 of 30 faces found, median 0.25; haar 27, median 0.19
-    assert np.median(errs) < 0.3, np.median(errs)
+    # the mean shape on calibrated detector crops is about as good as on the landmark-box training crops (25 %
+    # slack for crops that a median calibration places off; measured: yunet 0.185 against 0.217, haar 0.158
+    # against 0.212, on the faces each found)
+    crops = nominal_crops([f for _, f in found], scheme)
+    ref = nme(np.broadcast_to(models["mean_shape"], crops.points.shape), crops.points, crops.d)
+    print("%s: %d of %d faces found; median NME of the mean shape %.3f, on landmark-box crops %.3f"
+          % (detector or "default", len(found), len(fs), np.median(errs), np.median(ref)))
+    assert np.median(errs) < 1.25 * np.median(ref), (np.median(errs), np.median(ref))
 
 
 def test_detector_unavailable_is_a_clear_error(models, faces, tmp_path, capsys):
