@@ -74,6 +74,12 @@ BENCH_ARGS ?=
 bench:  ## speed: Caffe vs onnxruntime FP32 vs INT8, 1 face / 1 thread -> runs/bench/bench.{md,json}
 	@$(PY) tools/bench.py --out-dir $(RUNS)/bench $(if $(BENCH_RUN),--run-dir $(BENCH_RUN)) $(BENCH_ARGS)
 
+# training speed: stage-1 solver steps of the 5- and 68-point nets on $(OUT)/aflw and $(OUT)/300w (tools/bench_train.py --help)
+BENCH_TRAIN_ARGS ?=
+.PHONY: bench-train
+bench-train:  ## Caffe training speed, images/s, GFLOP/s vs a SGEMM, per-layer times -> runs/bench-train/
+	@$(PY) tools/bench_train.py --data-root $(OUT) --out-dir $(RUNS)/bench-train $(BENCH_TRAIN_ARGS)
+
 # ---- evaluation: the paper's metrics, tables and experiments (tools/report.py --help, tools/perturb.py --help)
 .PHONY: report perturb publish-report
 REPORT_ARGS ?=
