@@ -56,7 +56,8 @@ def test_cli_writes_markdown_and_json(tmp_path):
     (net,) = result["nets"]
     assert net["n_points"] == 5 and net["batch"] == 64 and len(net["steps"]["step_s"]) == 2
     assert net["s_per_iter"] > 0 and net["images_per_s"] == 64 / net["s_per_iter"]
-    assert result["sgemm"]["gflops"] > 0 and 0 < net["share_of_sgemm"]
+    peak = max(result["sgemm"]["gflops"], result["sgemm_after"]["gflops"])
+    assert result["sgemm_peak_gflops"] == peak > 0 and net["share_of_sgemm"] == net["gflops"] / peak
     types = net["breakdown"]["by_type"]
     assert types["Convolution"]["count"] == 9 and types["BatchNorm"]["count"] == 9
     md = (out / "bench-train.md").read_text()
