@@ -32,11 +32,11 @@ SHARED = ROOT.parent / "shared" / "data" / "mtfl"
 
 # Float32 unit roundoff u = 2^-24 = 6e-8. Reordering a sum of n terms moves it by about u * log2(n) * sum|terms|
 # for the blocked/pairwise orders used here (n up to 64 * 2,500 = 1.6e5, log2 n = 17: ~1e-6 of sum|terms|).
-# One training step chains about 40 such reductions (forward, backward and the BatchNorm statistics of 9 conv
-# blocks), and 20 steps carry the differences forward through the weights: 1e-6 * 40 = 4e-5 per step,
-# not growing by more than the step count's factor over 20 small SGD steps, stays below RTOL = 1e-4 for values
-# of the size of their blob; an element much smaller than its blob's largest is compared at that scale (ATOL =
-# RTOL * max|blob|), because its error comes from sums of terms of the blob's size, not of its own.
+# One forward + backward pass chains about 40 such reductions (the convolutions and the BatchNorm statistics
+# of 9 conv blocks, forward and backward): 1e-6 * 40 = 4e-5, below RTOL = 1e-4, for values of the size of their
+# blob (the training test below compares single steps from the same state, so nothing compounds over steps);
+# an element much smaller than its blob's largest is compared at that scale (ATOL = RTOL * max|blob|), because
+# its error comes from sums of terms of the blob's size, not of its own.
 RTOL = 1e-4
 # A step's update is a gradient, and a gradient is a sum in which an activation within rounding of a ReLU's (or
 # a max-pool's) threshold switches a whole term on or off: the smallest sum here runs over 16 images x 7 x 7 =
