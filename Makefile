@@ -98,6 +98,12 @@ detector-bench:  ## detectors' hit rate, misses, ms/image, NME on AFW/HELEN/LFPW
 detector-calibration:  ## refit every detector's box calibration on training faces -> mcl_caffe/detector_calibration.json
 	@OMP_NUM_THREADS=1 $(PY) tools/fit_detector_calibration.py
 
+# training speed: stage-1 solver steps of the 5- and 68-point nets on $(OUT)/aflw and $(OUT)/300w (tools/bench_train.py --help)
+BENCH_TRAIN_ARGS ?=
+.PHONY: bench-train
+bench-train:  ## Caffe training speed, images/s, GFLOP/s vs a SGEMM, per-layer times -> runs/bench-train/
+	@$(PY) tools/bench_train.py --data-root $(OUT) --out-dir $(RUNS)/bench-train $(BENCH_TRAIN_ARGS)
+
 # ---- evaluation: the paper's metrics, tables and experiments (tools/report.py --help, tools/perturb.py --help)
 .PHONY: report perturb publish-report
 REPORT_ARGS ?=
