@@ -29,6 +29,17 @@ SGEMM_SHAPE = (2048, 4096, 4096)  # (M, K, N): input rows, input width, outputs
 NETS = {5: "aflw", 68: "300w"}  # points -> the dataset whose data/<dataset>/train.txt feeds that net
 
 
+
+def _forward_times(net, reps: int) -> list[float]:
+    """One untimed forward pass, then the seconds of `reps` timed ones."""
+    net.forward()
+    times = []
+    for _ in range(reps):
+        t = time.perf_counter()
+        net.forward()
+        times.append(time.perf_counter() - t)
+    return times
+
 def layer_flops(net) -> list[dict]:
     """Forward FLOPs of every Convolution and InnerProduct layer of a set-up net, from its blob shapes."""
     out = []
@@ -90,12 +101,7 @@ def sgemm_reference(caffe, workdir: Path, reps: int = 3) -> dict:
     path.write_text(str(spec.to_proto()))
     net = caffe.Net(str(path), caffe.TEST)
     net.blobs["data"].data[...] = np.random.default_rng(0).standard_normal((m, k), dtype=np.float32)
-    net.forward()
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        net.forward()
-        times.append(time.perf_counter() - t)
+    times = _forward_times(net, reps)
     del net
     sec = statistics.median(times)
     return {"shape_mkn": list(SGEMM_SHAPE), "seconds": times, "gflops": 2.0 * m * k * n / sec / 1e9}
@@ -167,12 +173,7 @@ def deploy_forward(caffe, workdir: Path, reps: int) -> dict:
     net.blobs["data"].reshape(64, 1, 50, 50)
     net.reshape()
     net.blobs["data"].data[...] = np.random.default_rng(1).standard_normal((64, 1, 50, 50), dtype=np.float32)
-    net.forward()
-    times = []
-    for _ in range(reps):
-        t = time.perf_counter()
-        net.forward()
-        times.append(time.perf_counter() - t)
+    times = _forward_times(net, reps)
     return {"seconds": times, "images_per_s": 64 / statistics.median(times)}
 
 
