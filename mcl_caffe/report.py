@@ -334,6 +334,7 @@ def profile_settings(profile: str) -> dict | None:
         "momentum": p.momentum,
         "weight_decay": p.weight_decay,
         "gamma": p.gamma,
+        "pretrain_steps": list(p.pretrain_steps),
     }
 
 
@@ -988,14 +989,16 @@ def render_markdown(ctx: dict) -> str:
     if ps:
         L.append(
             "Profile `%s`: pre-training %d iterations (lr 0.02), each fine-tuning step %d iterations (lr 0.001), "
-            "lr x %.1f every %d iterations, SGD batch %d, momentum %.1f, weight decay %g. The paper: 180,000 / "
+            "lr x %.1f %s, SGD batch %d, momentum %.1f, weight decay %g. The paper: 180,000 / "
             "60,000 iterations, lr x 0.3 every 30,000."
             % (
                 ps["name"],
                 ps["pretrain_iter"],
                 ps["finetune_iter"],
                 ps["gamma"],
-                ps["stepsize"],
+                ("in pre-training at iteration %s, in fine-tuning every %d iterations"
+                 % (", ".join("{:,}".format(v) for v in ps["pretrain_steps"]), ps["stepsize"]))
+                if ps.get("pretrain_steps") else "every %d iterations" % ps["stepsize"],
                 ps["batch_size"],
                 ps["momentum"],
                 ps["weight_decay"],

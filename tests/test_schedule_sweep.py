@@ -47,23 +47,25 @@ def _curve(path):
 
 @pytest.mark.slow
 def test_a_branch_continues_its_trunk_with_its_own_decay(smoke_run, tmp_path):
-    """constant (30 iterations) and one-late (from constant's snapshot at 24) on the smoke run's real patches."""
+    """constant (60 iterations) and one-late (from constant's snapshot at 48) on the smoke run's real patches
+    (H = 60 and segments of 6 put every candidate's branch point on a segment: two-late's at 30)."""
     from mcl_caffe.caffe_import import load_caffe
     load_caffe(1)
     data = {"base": smoke_run["data"], "wide": smoke_run["data"]}
-    sweep = S.Sweep(tmp_path, data, horizon=30, segment=6)
+    sweep = S.Sweep(tmp_path, data, horizon=60, segment=6)
     sweep.run("constant")
     sweep.run("one-late")
     trunk, branch = _curve(tmp_path / "constant" / "curve.csv"), _curve(tmp_path / "one-late" / "curve.csv")
-    assert [r["iter"] for r in trunk] == ["6", "12", "18", "24", "30"]
-    assert [r["iter"] for r in branch] == ["6", "12", "18", "24", "30"]
-    assert branch[:4] == trunk[:4]                       # shared up to the branch point
+    iters = [str(6 * k) for k in range(1, 11)]
+    assert [r["iter"] for r in trunk] == iters and [r["iter"] for r in branch] == iters
+    assert branch[:8] == trunk[:8]                       # shared up to the branch point
     assert float(trunk[-1]["lr"]) == pytest.approx(0.02)
     assert float(branch[-1]["lr"]) == pytest.approx(0.006)
     assert 0 < float(branch[-1]["val_nme"]) < 1
     losses = _curve(tmp_path / "one-late" / "loss.csv")
-    assert [int(r["iter"]) for r in losses] == list(range(1, 31))
-    assert {float(r["lr"]) for r in losses[24:]} == {pytest.approx(0.006)}
+    assert [int(r["iter"]) for r in losses] == list(range(1, 61))
+    assert {float(r["lr"]) for r in losses[48:]} == {pytest.approx(0.006)}
+    assert {float(r["lr"]) for r in losses[:48]} == {pytest.approx(0.02)}
     # running it again trains nothing more
     sweep.run("one-late")
     assert _curve(tmp_path / "one-late" / "curve.csv") == branch
