@@ -25,7 +25,7 @@ BOXES_aflw := --train-boxes $(BOX_ROOT)/cnn-facepoint/trainImageList.txt \
 BOXES ?= $(BOXES_$(DATASET))
 # training runs go to $(RUNS)/<dataset>-<profile>/<stage>/
 RUNS ?= runs
-STAGE = $(PY) -m mcl_caffe.stage_runner --dataset $(DATASET) --profile $(PROFILE) --data $(OUT)/$(DATASET) --runs $(RUNS)
+STAGE = $(PY) -m mcl_caffe.train.runner --dataset $(DATASET) --profile $(PROFILE) --data $(OUT)/$(DATASET) --runs $(RUNS)
 
 .PHONY: help setup test data contact-sheet stage1 stage2 stage3 stage4 assemble all prototxt
 
@@ -86,7 +86,7 @@ BENCH_ARGS ?=
 bench:  ## speed: Caffe vs onnxruntime FP32 vs INT8, 1 face / 1 thread -> runs/bench/bench.{md,json}
 	@$(PY) tools/bench.py --out-dir $(RUNS)/bench $(if $(BENCH_RUN),--run-dir $(BENCH_RUN)) $(BENCH_ARGS)
 
-# ---- face detectors for mcl-align (mcl_caffe/detectors.py; tools/detector_bench.py --help)
+# ---- face detectors for mcl-align (mcl_caffe/infer/detectors.py; tools/detector_bench.py --help)
 .PHONY: detector-bench detector-calibration
 # DETECTOR_MODEL=path/to/a/300w68.onnx for the NME columns (default: models/300w68/mcl.onnx when it exists)
 DETECTOR_MODEL ?=
@@ -95,7 +95,7 @@ detector-bench:  ## detectors' hit rate, misses, ms/image, NME on AFW/HELEN/LFPW
 	@MCL_BENCH_COMMAND="make detector-bench$(if $(DETECTOR_MODEL), DETECTOR_MODEL=$(DETECTOR_MODEL))$(if $(DETECTOR_BENCH_ARGS), DETECTOR_BENCH_ARGS='$(DETECTOR_BENCH_ARGS)')" \
 	  OMP_NUM_THREADS=1 $(PY) tools/detector_bench.py --out-dir $(RUNS)/detector-bench \
 	  $(if $(DETECTOR_MODEL),--model $(DETECTOR_MODEL)) $(DETECTOR_BENCH_ARGS)
-detector-calibration:  ## refit every detector's box calibration on training faces -> mcl_caffe/detector_calibration.json
+detector-calibration:  ## refit every detector's box calibration on training faces -> mcl_caffe/infer/detector_calibration.json
 	@OMP_NUM_THREADS=1 $(PY) tools/fit_detector_calibration.py
 
 # training speed: stage-1 solver steps of the 5- and 68-point nets on $(OUT)/aflw and $(OUT)/300w (tools/bench_train.py --help)

@@ -2,7 +2,7 @@
 
 No trained model exists yet, so the tests check the geometry and the plumbing exactly:
 * the points written for a face, mapped back into its 50x50 crop, are what onnxruntime predicts on that
-  crop, and the crop is the training crop of the box (mcl_caffe.crop);
+  crop, and the crop is the training crop of the box (mcl_caffe.core.crop);
 * a "mean-shape" model (shape layer weights 0, bias = mean training shape in patch coordinates) puts
   points on the faces: its image-space error against the ground truth is the mean-shape error of the
   crops, and far below what a wrong mapping (e.g. x and y swapped) gives.
@@ -19,14 +19,14 @@ import cv2
 import numpy as np
 import pytest
 
-from mcl_caffe import crop as C
-from mcl_caffe import onnx_export as E
-from mcl_caffe.align_cli import main
+from mcl_caffe.core import crop as C
+from mcl_caffe.deploy import onnx_export as E
+from mcl_caffe.infer.cli import main
 from mcl_caffe.caffe_import import load_caffe
-from mcl_caffe.eval_faces import load_faces, nominal_crops, real_crops
-from mcl_caffe.metrics import nme
-from mcl_caffe.inference import Aligner
-from mcl_caffe.synthetic_model import make_synthetic_model
+from mcl_caffe.data.eval_faces import load_faces, nominal_crops, real_crops
+from mcl_caffe.core.metrics import nme
+from mcl_caffe.infer.aligner import Aligner
+from mcl_caffe.nets.synthetic_model import make_synthetic_model
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 assert DATA.is_dir(), "these tests read the real faces in %s (../shared/data next to the clone)" % DATA
@@ -252,7 +252,7 @@ def test_console_script_help_and_directory_input(models, faces, tmp_path):
 
 
 def _has_haar():
-    from mcl_caffe.face_detect import DetectorUnavailable, find_cascade
+    from mcl_caffe.infer.face_detect import DetectorUnavailable, find_cascade
 
     try:
         find_cascade()

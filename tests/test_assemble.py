@@ -2,7 +2,7 @@
 import numpy as np
 import pytest
 
-from mcl_caffe.assemble import coordinate_rows, splice
+from mcl_caffe.core.splice import coordinate_rows, splice
 
 
 def test_coordinate_rows_are_x_then_y():

@@ -7,7 +7,7 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from mcl_caffe.bench_train import layer_flops, training_flops
+from mcl_caffe.bench.bench_train import layer_flops, training_flops
 from mcl_caffe.caffe_import import load_caffe
 
 caffe = load_caffe()

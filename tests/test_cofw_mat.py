@@ -12,10 +12,10 @@ import numpy as np
 import pytest
 from scipy.io import savemat
 
-from mcl_caffe.crop import to_gray
-from mcl_caffe.datasets import load_cofw, read_cofw_mat
-from mcl_caffe.prepare import PrepareOptions, prepare
-from mcl_caffe.augment import AugmentConfig
+from mcl_caffe.core.crop import to_gray
+from mcl_caffe.data.datasets import load_cofw, read_cofw_mat
+from mcl_caffe.data.prepare import PrepareOptions, prepare
+from mcl_caffe.data.augment import AugmentConfig
 
 H, W = 90, 120
 
@@ -167,7 +167,7 @@ def test_cofw_end_to_end_with_given_boxes(tmp_path):
     with h5py.File(tmp_path / "out" / "cofw" / "h5" / "train_000.h5", "r") as f:
         occ, idx, fl = f["occlusion"][...], f["index"][...], f["flipped"][...].astype(bool)
         assert f["label"].shape == (36, 58)
-    from mcl_caffe.landmarks import get_scheme
+    from mcl_caffe.core.landmarks import get_scheme
 
     perm = np.asarray(get_scheme(29).flip_perm)
     for k in range(36):

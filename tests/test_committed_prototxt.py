@@ -4,7 +4,7 @@ from pathlib import Path
 import pytest
 
 from mcl_caffe.caffe_import import load_caffe
-from mcl_caffe.committed_files import generate
+from mcl_caffe.nets.committed_files import generate
 
 ROOT = Path(__file__).resolve().parents[1]
 FILES = generate()

@@ -22,7 +22,7 @@ import numpy as np
 import pytest
 
 from mcl_caffe.caffe_import import load_caffe
-from mcl_caffe.shape_init import mean_shape_of_list, set_mean_shape_bias
+from mcl_caffe.train.shape_init import mean_shape_of_list, set_mean_shape_bias
 
 caffe = load_caffe()
 from caffe import layers as L  # noqa: E402
@@ -166,7 +166,8 @@ def real_patches(tmp_path_factory):
 
 
 def _stage1_solver(listfile, work, batch):
-    from mcl_caffe import netgen, solvergen
+    from mcl_caffe.nets import netgen
+    from mcl_caffe.nets import solvergen
 
     work.mkdir(parents=True, exist_ok=True)
     text = str(netgen.train_net(netgen.NetConfig(5, batch_size=batch), str(listfile), [1.0] * 5))
@@ -195,7 +196,7 @@ def test_twenty_training_steps_agree_with_the_stock_path(real_patches, tmp_path,
     steps, its state (weights, momentum, iteration) is restored into the fast-path solver, which does the same
     step on the same batch, and the results are compared.
     """
-    from mcl_caffe.solve_loop import weighted_loss
+    from mcl_caffe.train.solve_loop import weighted_loss
 
     iters, batch = 20, 16
 

@@ -5,10 +5,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mcl_caffe import crop as C
-from mcl_caffe.augment import AugmentConfig, augment_face, face_rng, nominal_sample, sample_image_points
-from mcl_caffe.datasets import load_300w, load_mtfl_list
-from mcl_caffe.landmarks import get_scheme
+from mcl_caffe.core import crop as C
+from mcl_caffe.data.augment import AugmentConfig, augment_face, face_rng, nominal_sample, sample_image_points
+from mcl_caffe.data.datasets import load_300w, load_mtfl_list
+from mcl_caffe.core.landmarks import get_scheme
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

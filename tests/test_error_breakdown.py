@@ -1,11 +1,11 @@
-"""mcl_caffe.error_breakdown: signed offsets, the oracle offset removal, the yaw proxy and its groups."""
+"""mcl_caffe.evaluation.error_breakdown: signed offsets, the oracle offset removal, the yaw proxy and its groups."""
 
 import numpy as np
 import pytest
 
-from mcl_caffe import error_breakdown as B
-from mcl_caffe import metrics as M
-from mcl_caffe.landmarks import get_scheme
+from mcl_caffe.evaluation import error_breakdown as B
+from mcl_caffe.core import metrics as M
+from mcl_caffe.core.landmarks import get_scheme
 
 S5 = get_scheme("aflw5")
 # a frontal 5-point face: eyes at (10, 20) and (30, 20), nose midway below, mouth corners

@@ -1,4 +1,4 @@
-"""The model-free eye-label check (mcl_caffe/eye_label_offset.py): synthetic eyes with known label shifts,
+"""The model-free eye-label check (mcl_caffe/evaluation/eye_label_offset.py): synthetic eyes with known label shifts,
 the resampling's pixel convention, and the tool on the shared MTFL/AFLW and 300-W data."""
 
 import json
@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mcl_caffe import eye_label_offset as E
-from mcl_caffe.datasets.sample import Face
-from mcl_caffe.landmarks import get_scheme
+from mcl_caffe.evaluation import eye_label_offset as E
+from mcl_caffe.data.datasets.sample import Face
+from mcl_caffe.core.landmarks import get_scheme
 
 ROOT = Path(__file__).resolve().parents[1]
 

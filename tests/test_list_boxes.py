@@ -5,9 +5,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mcl_caffe.box_offsets import box_offsets, main as box_offsets_main, summarize
-from mcl_caffe.datasets import load_mtfl_list
-from mcl_caffe.datasets.box_file import attach_list_boxes
+from mcl_caffe.evaluation.box_offsets import box_offsets, main as box_offsets_main, summarize
+from mcl_caffe.data.datasets import load_mtfl_list
+from mcl_caffe.data.datasets.box_file import attach_list_boxes
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SUN = DATA / "boxes" / "cnn-facepoint" / "trainImageList.txt"

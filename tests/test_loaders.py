@@ -7,7 +7,7 @@ import cv2
 import numpy as np
 import pytest
 
-from mcl_caffe.datasets import (
+from mcl_caffe.data.datasets import (
     BadSample,
     Face,
     attach_boxes,
@@ -16,10 +16,10 @@ from mcl_caffe.datasets import (
     read_box_file,
     read_pts,
 )
-from mcl_caffe.datasets.w300 import photo_id
-from mcl_caffe.landmarks import get_scheme
-from mcl_caffe.prepare import check_inside, process_face, _init_worker
-from mcl_caffe.augment import AugmentConfig
+from mcl_caffe.data.datasets.w300 import photo_id
+from mcl_caffe.core.landmarks import get_scheme
+from mcl_caffe.data.prepare import check_inside, process_face, _init_worker
+from mcl_caffe.data.augment import AugmentConfig
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 MTFL = DATA / "mtfl-full"

@@ -9,9 +9,9 @@ import h5py
 import numpy as np
 import pytest
 
-from mcl_caffe import crop as C
-from mcl_caffe.datasets import load_300w, load_mtfl_list
-from mcl_caffe.landmarks import get_scheme
+from mcl_caffe.core import crop as C
+from mcl_caffe.data.datasets import load_300w, load_mtfl_list
+from mcl_caffe.core.landmarks import get_scheme
 
 REPO = Path(__file__).resolve().parents[1]
 DATA = REPO.parent / "shared" / "data"
@@ -377,7 +377,7 @@ def test_detector_boxes_calibrate_test_crops_and_a_box_off_its_image_stops(tmp_p
     meta = json.loads((tmp_path / "o" / "aflw" / "meta.json").read_text())
     cal = meta["crop"]["given_box_calibration"]
     faces = load_mtfl_list(mtfl / "testing.txt", limit=30).faces
-    from mcl_caffe.datasets.box_file import attach_list_boxes
+    from mcl_caffe.data.datasets.box_file import attach_list_boxes
 
     attach_list_boxes(faces, boxes / "aflw-bbox-annotation" / "AFLW_boundingbox.txt")
     with h5py.File((tmp_path / "o" / "aflw" / "test.txt").read_text().split()[0], "r") as h:

@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from mcl_caffe import metrics as M
-from mcl_caffe.landmarks import get_scheme
+from mcl_caffe.core import metrics as M
+from mcl_caffe.core.landmarks import get_scheme
 
 S68 = get_scheme("300w")
 S5 = get_scheme("aflw")

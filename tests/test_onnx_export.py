@@ -1,9 +1,9 @@
 """Caffe -> ONNX export: onnxruntime reproduces Caffe's forward pass on real face crops.
 
-Models are random-weight MCL deploy nets (mcl_caffe.synthetic_model) with non-trivial BatchNorm mean,
+Models are random-weight MCL deploy nets (mcl_caffe.nets.synthetic_model) with non-trivial BatchNorm mean,
 variance and scale factor and Scale gamma/beta, calibrated on real training crops so that the outputs
 are landmark-like (template + a few pixels of variation per face).  Inputs are crops of real images
-from ../shared/data made with mcl_caffe.crop, disjoint from the calibration faces.
+from ../shared/data made with mcl_caffe.core.crop, disjoint from the calibration faces.
 """
 
 import json
@@ -16,11 +16,11 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from mcl_caffe import onnx_export as E
+from mcl_caffe.deploy import onnx_export as E
 from mcl_caffe.caffe_import import load_caffe
-from mcl_caffe.eval_faces import SHARED_DATA, real_crops
-from mcl_caffe.netgen import conv_names
-from mcl_caffe.synthetic_model import make_synthetic_model
+from mcl_caffe.data.eval_faces import SHARED_DATA, real_crops
+from mcl_caffe.nets.netgen import conv_names
+from mcl_caffe.nets.synthetic_model import make_synthetic_model
 
 caffe = load_caffe()
 from caffe import layers as L, params as P  # noqa: E402
@@ -139,7 +139,7 @@ def test_model_is_checked_pinned_and_carries_its_metadata(exported):
     meta = E.read_metadata(model)
     assert meta["scheme"] == exported["scheme"] and meta["n_points"] == str(exported["n"])
     assert meta["crop_size"] == "50" and meta["input_normalization"] == "(gray - 128) * 0.0078125"
-    from mcl_caffe.crop import CROP_SCALE
+    from mcl_caffe.core.crop import CROP_SCALE
 
     assert float(meta["crop_scale"]) == CROP_SCALE[exported["scheme"]]
     assert json.loads(meta["box_calibration"])["scale"] == CROP_SCALE[exported["scheme"]]
@@ -277,7 +277,7 @@ def test_wrong_or_missing_files_give_clear_errors(exported, tmp_path):
 
 
 def test_caffemodel_of_another_net_is_refused(exported, tmp_path):
-    from mcl_caffe.synthetic_model import write_deploy
+    from mcl_caffe.nets.synthetic_model import write_deploy
 
     other = write_deploy(tmp_path / "other.prototxt", 68 if exported["n"] == 5 else 5)
     with pytest.raises(E.ExportError, match="conv4_3.*weight blob has shape"):
@@ -348,8 +348,8 @@ def test_pooling_that_onnx_cannot_reproduce_is_refused(tmp_path, size, kernel, s
 def test_run_export_carries_crop_scale_and_box_calibration(exported, tmp_path):
     """model.json may record the training crop scale and the fitted given-box calibration; the ONNX file
     then carries them, and inference crops given boxes with them."""
-    from mcl_caffe.crop import BoxCalibration
-    from mcl_caffe.inference import Aligner
+    from mcl_caffe.core.crop import BoxCalibration
+    from mcl_caffe.infer.aligner import Aligner
 
     run = tmp_path / "assemble"
     run.mkdir()

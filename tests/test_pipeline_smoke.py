@@ -14,14 +14,14 @@ import numpy as np
 import pytest
 
 from conftest import make_smoke as _make
-from mcl_caffe import shape_init
-from mcl_caffe.assemble import coordinate_rows
+from mcl_caffe.train import shape_init
+from mcl_caffe.core.splice import coordinate_rows
 from mcl_caffe.caffe_import import load_caffe
-from mcl_caffe.landmarks import get_scheme
-from mcl_caffe.netgen import conv_names
-from mcl_caffe.predict import read_set
-from mcl_caffe.run_layout import read_json
-from mcl_caffe.weighting import cluster_point_weights, error_proportional_weights, multi_center_weights
+from mcl_caffe.core.landmarks import get_scheme
+from mcl_caffe.nets.netgen import conv_names
+from mcl_caffe.train.predict import read_set
+from mcl_caffe.core.run_layout import read_json
+from mcl_caffe.core.weighting import cluster_point_weights, error_proportional_weights, multi_center_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 SCHEME = get_scheme("aflw")
@@ -103,7 +103,7 @@ def test_assembled_model_equals_each_cluster_model_on_its_points(run):
     test = read_set(run["data"] / "test.txt")
     deploy = run["runs"] / "assemble" / "deploy.prototxt"
     am = _caffe_net(deploy, run["runs"] / "assemble" / "am.caffemodel")
-    from mcl_caffe.predict import forward_batches
+    from mcl_caffe.train.predict import forward_batches
     am_pred = forward_batches(am, test.data)
     for i, (name, idx) in enumerate(SCHEME.clusters):
         model = _caffe_net(deploy, run["runs"] / "stage4" / ("cluster%d-%s" % (i + 1, name)) / "final.caffemodel")
@@ -120,7 +120,7 @@ def test_stage4_feature_path_equals_full_net_path(run, tmp_path):
     for stage in ("stage1", "stage2", "stage3"):
         shutil.copytree(run["runs"] / stage, dst / stage)
     name = SCHEME.clusters[0][0]
-    cmd = [sys.executable, "-m", "mcl_caffe.stage_runner", "stage4", "--cluster", "0", "--dataset", "aflw",
+    cmd = [sys.executable, "-m", "mcl_caffe.train.runner", "stage4", "--cluster", "0", "--dataset", "aflw",
            "--profile", "smoke", "--data", str(run["data"]), "--runs", str(runs), "--stage4-path", "full"]
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-2000:]
@@ -172,8 +172,8 @@ def test_make_all_exported_onnx_and_wrote_the_report(run):
     gt = read_set(run["data"] / "test_gt.txt")
     am = _caffe_net(run["runs"] / "assemble" / "deploy.prototxt", run["runs"] / "assemble" / "am.caffemodel")
     from mcl_caffe.caffe_import import blas_threads
-    from mcl_caffe.metrics import nme
-    from mcl_caffe.predict import forward_batches
+    from mcl_caffe.core.metrics import nme
+    from mcl_caffe.train.predict import forward_batches
     with blas_threads(1):  # the report's default --threads
         pred = forward_batches(am, gt.data)
     err = 100 * nme(pred, gt.label, gt.d).mean()

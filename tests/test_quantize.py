@@ -10,9 +10,9 @@ import numpy as np
 import onnx
 import pytest
 
-from mcl_caffe import onnx_export as E
-from mcl_caffe.eval_faces import real_crops
-from mcl_caffe.quantize import (
+from mcl_caffe.deploy import onnx_export as E
+from mcl_caffe.data.eval_faces import real_crops
+from mcl_caffe.deploy.quantize import (
     QuantOptions,
     calibration_patches,
     compare,
@@ -50,7 +50,7 @@ INT8_MAX_RELATIVE_NME_CHANGE = 0.03
 
 
 def int8_within_promise(stats: dict) -> list[str]:
-    """The ways an INT8-vs-FP32 comparison (mcl_caffe.quantize.compare) breaks the promise; [] if it keeps it."""
+    """The ways an INT8-vs-FP32 comparison (mcl_caffe.deploy.quantize.compare) breaks the promise; [] if it keeps it."""
     r = INT8_MAX_RELATIVE_NME_CHANGE
     broken = []
     if abs(stats["nme_change"]) > r * stats["nme_fp32"]:

@@ -15,14 +15,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mcl_caffe import occlusion as O
-from mcl_caffe.assemble import splice
+from mcl_caffe.evaluation import occlusion as O
+from mcl_caffe.core.splice import splice
 from mcl_caffe.caffe_import import blas_threads, load_caffe
-from mcl_caffe.crop import PATCH_SIZE, denormalize_patch, normalize_patch
-from mcl_caffe.landmarks import get_scheme
-from mcl_caffe.predict import forward_batches, read_set
-from mcl_caffe.run_layout import RunLayout, read_json, write_json
-from mcl_caffe.synthetic_model import make_synthetic_model
+from mcl_caffe.core.crop import PATCH_SIZE, denormalize_patch, normalize_patch
+from mcl_caffe.core.landmarks import get_scheme
+from mcl_caffe.train.predict import forward_batches, read_set
+from mcl_caffe.core.run_layout import RunLayout, read_json, write_json
+from mcl_caffe.nets.synthetic_model import make_synthetic_model
 
 ROOT = Path(__file__).resolve().parents[1]
 SHARED = ROOT.parent / "shared" / "data" / "mtfl-full"
@@ -426,7 +426,7 @@ def test_occlusion_on_real_patches_is_gray_128_before_normalisation(tiny):
 
 
 def test_a_partial_run_is_reported_as_such(tiny, tmp_path):
-    from mcl_caffe.report import make_report
+    from mcl_caffe.report.report import make_report
 
     runs = tmp_path / "runs"
     shutil.copytree(tiny["runs"] / "aflw-smoke" / "stage1", runs / "aflw-smoke" / "stage1")
@@ -438,7 +438,7 @@ def test_a_partial_run_is_reported_as_such(tiny, tmp_path):
 
 
 def test_test_set_statement_for_300w_says_it_is_not_ibug():
-    from mcl_caffe.report import test_set_statement
+    from mcl_caffe.report.report import test_set_statement
 
     meta = {
         "sources": {"train": "300-W afw,helen/trainset in x", "test": None},
@@ -454,8 +454,8 @@ def test_test_set_statement_for_300w_says_it_is_not_ibug():
 
 # ----------------------------------------------------------------------------- perturbation (Fig. 7)
 def test_perturbed_weights_plan():
-    from mcl_caffe.perturb import PerturbError, weights_plan
-    from mcl_caffe.weighting import error_proportional_weights
+    from mcl_caffe.evaluation.perturb import PerturbError, weights_plan
+    from mcl_caffe.core.weighting import error_proportional_weights
 
     eps = np.array([0.05, 0.06, 0.07, 0.08, 0.09])
     base = error_proportional_weights(eps)
@@ -517,7 +517,7 @@ def test_perturb_dry_run_and_eval_only(tiny, made, tmp_path):
         assert rows[0.4]["done"] is False and rows[0.4]["mean_error"] is None
         assert doc["reference"]["BM"]["mean_error"] == pytest.approx(report["BM"]["mean_error"], rel=1e-9)
         assert (base.root / "perturb" / "fig7.png").is_file()
-        from mcl_caffe.report import make_report
+        from mcl_caffe.report.report import make_report
 
         r = make_report("aflw", "smoke", tiny["data"], tiny["runs"], out_dir=tmp_path / "report", threads=REPORT_THREADS)
         assert "| 0.20 | %.2f |" % rows[0.2]["mean_error"] in r["markdown"]

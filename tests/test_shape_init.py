@@ -1,11 +1,11 @@
-"""mcl_caffe.shape_init: the mean training shape as the shape layer's bias, and the mean-shape loss."""
+"""mcl_caffe.train.shape_init: the mean training shape as the shape layer's bias, and the mean-shape loss."""
 
 import numpy as np
 import pytest
 
-from mcl_caffe import shape_init
+from mcl_caffe.train import shape_init
 from mcl_caffe.caffe_import import load_caffe
-from mcl_caffe.synthetic_model import make_synthetic_model
+from mcl_caffe.nets.synthetic_model import make_synthetic_model
 
 
 def test_mean_shape_loss_is_eq4_of_predicting_the_mean():

@@ -10,14 +10,14 @@ from pathlib import Path
 import h5py
 import numpy as np
 
-from mcl_caffe.solve_loop import EXIT_DIVERGED, EXIT_NONFINITE, DivergenceGuard, snapshots
+from mcl_caffe.train.solve_loop import EXIT_DIVERGED, EXIT_NONFINITE, DivergenceGuard, snapshots
 
 ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = textwrap.dedent("""
     import sys
     from pathlib import Path
-    from mcl_caffe.solve_loop import solve
+    from mcl_caffe.train.solve_loop import solve
     stage = Path(sys.argv[1])
     out = solve(stage / "solver.prototxt", stage, lambda net: float(net.blobs["loss"].data), int(sys.argv[2]),
                 label="guard-test")

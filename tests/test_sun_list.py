@@ -5,8 +5,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mcl_caffe.datasets import load_mtfl_list
-from mcl_caffe.datasets.sun_list import read_sun_list
+from mcl_caffe.data.datasets import load_mtfl_list
+from mcl_caffe.data.datasets.sun_list import read_sun_list
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SUN = DATA / "boxes" / "cnn-facepoint" / "trainImageList.txt"

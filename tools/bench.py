@@ -104,8 +104,8 @@ def _worker(kind: str, spec: dict) -> None:
         import cv2
 
         cv2.setNumThreads(1)
-        from mcl_caffe import crop as C
-        from mcl_caffe.inference import Aligner
+        from mcl_caffe.core import crop as C
+        from mcl_caffe.infer.aligner import Aligner
 
         al = Aligner(spec["onnx"], threads=1)
         grays = [C.load_gray(f["image"]) for f in spec["faces"]]
@@ -208,7 +208,7 @@ def _median(v):
 
 def prepare_models(args, log) -> dict:
     """-> dict(prototxt, caffemodel, onnx, scheme, weights='trained'|'random', dataset)."""
-    from mcl_caffe import onnx_export as E
+    from mcl_caffe.deploy import onnx_export as E
 
     out = Path(args.out_dir)
     if args.prototxt is not None:
@@ -244,8 +244,8 @@ def prepare_models(args, log) -> dict:
             weights="trained (%s)" % run.name,
             dataset={"aflw5": "aflw", "300w68": "300w"}.get(scheme.name),
         )
-    from mcl_caffe.eval_faces import real_crops
-    from mcl_caffe.synthetic_model import make_synthetic_model
+    from mcl_caffe.data.eval_faces import real_crops
+    from mcl_caffe.nets.synthetic_model import make_synthetic_model
 
     n = args.n_points
     dataset = {5: "aflw", 68: "300w"}[n]
@@ -267,7 +267,7 @@ def prepare_models(args, log) -> dict:
 
 
 def test_set(args, models):
-    from mcl_caffe.eval_faces import crops_from_list, real_crops
+    from mcl_caffe.data.eval_faces import crops_from_list, real_crops
 
     if args.test_list is not None:
         return crops_from_list(args.test_list, models["scheme"]), str(args.test_list)
@@ -299,8 +299,8 @@ def dlib_spec(args, log):
     import dlib
     note = ("dlib %s, %s; given the same 64 test faces' tight landmark boxes as rectangles, its time includes "
             "its own sampling from the full image" % (dlib.__version__, model))
-    from mcl_caffe import crop as C
-    from mcl_caffe.eval_faces import load_faces
+    from mcl_caffe.core import crop as C
+    from mcl_caffe.data.eval_faces import load_faces
 
     faces, _ = load_faces("300w", "test")
     recs = []
@@ -471,7 +471,7 @@ def main(argv=None) -> int:
 
     import numpy as np
 
-    from mcl_caffe.quantize import QuantOptions, calibration_patches, compare, quantize_model
+    from mcl_caffe.deploy.quantize import QuantOptions, calibration_patches, compare, quantize_model
 
     def log(msg):
         print("bench: %s" % msg, file=sys.stderr, flush=True)
@@ -480,7 +480,7 @@ def main(argv=None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     load_start = [round(v, 2) for v in os.getloadavg()]
     models = prepare_models(args, log)
-    from mcl_caffe.landmarks import get_scheme
+    from mcl_caffe.core.landmarks import get_scheme
 
     n_points = get_scheme(models["scheme"]).n_points
     test, test_desc = test_set(args, models)
@@ -528,8 +528,8 @@ def main(argv=None) -> int:
         for label, _ in variants[1:]:
             plan.append(("onnxruntime " + label, "ort", dict(base_spec, onnx=str(q_paths[label]))))
     if models["dataset"] is not None:
-        from mcl_caffe import crop as C
-        from mcl_caffe.eval_faces import load_faces
+        from mcl_caffe.core import crop as C
+        from mcl_caffe.data.eval_faces import load_faces
 
         fs, _ = load_faces(models["dataset"], "test")
         pfaces = [

@@ -1,5 +1,5 @@
 #!/usr/bin/env python
-"""Caffe training speed of the MCL nets on this machine (see --help; the work is in mcl_caffe.bench_train)."""
+"""Caffe training speed of the MCL nets on this machine (see --help; the work is in mcl_caffe.bench.bench_train)."""
 from __future__ import annotations
 
 import argparse
@@ -11,7 +11,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from mcl_caffe import bench_train  # noqa: E402
+from mcl_caffe.bench import bench_train  # noqa: E402
 
 
 def main(argv=None) -> int:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcl_caffe.eye_label_offset import main  # noqa: E402
+from mcl_caffe.evaluation.eye_label_offset import main  # noqa: E402
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mcl_caffe.committed_files import write  # noqa: E402
+from mcl_caffe.nets.committed_files import write  # noqa: E402
 
 
 def main():

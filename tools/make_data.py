@@ -9,9 +9,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcl_caffe.augment import FLIP_MODES, AugmentConfig  # noqa: E402
-from mcl_caffe.crop import CROP_SCALE  # noqa: E402
-from mcl_caffe.prepare import (
+from mcl_caffe.data.augment import FLIP_MODES, AugmentConfig  # noqa: E402
+from mcl_caffe.core.crop import CROP_SCALE  # noqa: E402
+from mcl_caffe.data.prepare import (
     DATASETS,
     DEFAULT_TEST_FRACTION,
     FAR_OUTSIDE_FRACTION,

@@ -2,9 +2,9 @@
 """Train the stage-1 net for a few hundred iterations with a chosen shape-layer initialisation and print the
 mean loss of every 25 iterations next to the mean-shape loss (what predicting the mean training shape scores).
 
-This is how the shape layer's initialisation (mcl_caffe/netgen.py SHAPE_INIT_STD, and the mean-shape bias of
-mcl_caffe/shape_init.py) was chosen; see the README's "Initialisation" section for the figures.
-The solve is the stage runner's (mcl_caffe/solve_loop.py): it stops the process on a non-finite or diverging
+This is how the shape layer's initialisation (mcl_caffe/nets/netgen.py SHAPE_INIT_STD, and the mean-shape bias of
+mcl_caffe/train/shape_init.py) was chosen; see the README's "Initialisation" section for the figures.
+The solve is the stage runner's (mcl_caffe/train/solve_loop.py): it stops the process on a non-finite or diverging
 loss. Every run starts afresh: the scratch folder's snapshots and loss log are deleted first.
 Example: tools/probe_stage1.py --train-list data/aflw/train.txt --fc-std 0.01 --iters 250
 """
@@ -40,9 +40,11 @@ def main():
         raise SystemExit("probe: --iters must be at least 1")
     from mcl_caffe.caffe_import import load_caffe
     load_caffe(args.threads)
-    from mcl_caffe import netgen, shape_init, solvergen
-    from mcl_caffe.predict import read_list
-    from mcl_caffe.solve_loop import solve, weighted_loss
+    from mcl_caffe.nets import netgen
+    from mcl_caffe.train import shape_init
+    from mcl_caffe.nets import solvergen
+    from mcl_caffe.train.predict import read_list
+    from mcl_caffe.train.solve_loop import solve, weighted_loss
 
     labels = read_list(args.train_list, keys=("label", "d"))
     mean = shape_init.mean_shape(labels["label"])
