@@ -20,10 +20,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Sequence
 
-from mcl_caffe.caffe_import import load_caffe
+from mcl_caffe.caffe_import import LazyModule
 
-caffe = load_caffe()
-from caffe import layers as L, params as P  # noqa: E402
+caffe = LazyModule("caffe")
+L = LazyModule("caffe", "layers")
+P = LazyModule("caffe", "params")
 
 PATCH = 50
 STACKS = ((32, 32), (64, 64), (96, 96), (128, 128))  # the last stack gets a third conv with D maps

@@ -15,12 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from mcl_caffe.caffe_import import load_caffe
+from mcl_caffe.caffe_import import LazyModule
 from mcl_caffe.nets.netgen import comment_block
 
-caffe = load_caffe()
-from caffe.proto import caffe_pb2  # noqa: E402
-from google.protobuf import text_format  # noqa: E402
+caffe_pb2 = LazyModule("caffe.proto.caffe_pb2")
+text_format = LazyModule("google.protobuf.text_format")
 
 PRETRAIN_LR = 0.02
 FINETUNE_LR = 0.001

@@ -19,12 +19,12 @@ from typing import Callable
 
 from tqdm import tqdm
 
-from mcl_caffe.caffe_import import load_caffe
+from mcl_caffe.caffe_import import LazyModule
 from mcl_caffe.nets.solvergen import learning_rate
 
-caffe = load_caffe()
-from caffe.proto import caffe_pb2  # noqa: E402
-from google.protobuf import text_format  # noqa: E402
+caffe = LazyModule("caffe")
+caffe_pb2 = LazyModule("caffe.proto.caffe_pb2")
+text_format = LazyModule("google.protobuf.text_format")
 
 EXIT_NONFINITE = 3
 EXIT_DIVERGED = 4
