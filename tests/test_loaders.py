@@ -18,7 +18,8 @@ from mcl_caffe.data.datasets import (
 )
 from mcl_caffe.data.datasets.w300 import photo_id
 from mcl_caffe.core.landmarks import get_scheme
-from mcl_caffe.data.prepare import check_inside, process_face, _init_worker
+from mcl_caffe.data.face_checks import check_inside
+from mcl_caffe.data.prepare import _init_worker, process_face
 from mcl_caffe.data.augment import AugmentConfig
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"

@@ -17,6 +17,7 @@ import onnxruntime as ort
 import pytest
 
 from mcl_caffe.deploy import onnx_export as E
+from mcl_caffe.deploy import onnx_graph as G
 from mcl_caffe.caffe_import import load_caffe
 from mcl_caffe.data.eval_faces import SHARED_DATA, real_crops
 from mcl_caffe.nets.netgen import conv_names
@@ -200,7 +201,7 @@ def test_pool_output_size_rules_agree_with_caffe(tmp_path, size, kernel, stride,
     )
     x = np.random.default_rng(0).normal(size=(1, 2, size, size)).astype(np.float32)
     ref = caffe_forward(proto, model, x, blobs=("pool",))["pool"]
-    assert ref.shape[2] == E.caffe_pool_out_size(size, kernel, stride, pad)
+    assert ref.shape[2] == G.caffe_pool_out_size(size, kernel, stride, pad)
     graph, _, _ = E.build_graph(E.read_prototxt(proto), {}, "tiny")
     m = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", E.OPSET)])
     m.ir_version = E.IR_VERSION
@@ -340,7 +341,7 @@ def test_pooling_that_onnx_cannot_reproduce_is_refused(tmp_path, size, kernel, s
     )
     x = np.random.default_rng(0).normal(size=(1, 1, size, size)).astype(np.float32)
     assert caffe_forward(proto, model, x, blobs=("pool",))["pool"].shape[2] == caffe_size
-    assert E.caffe_pool_out_size(size, kernel, stride, pad) == caffe_size
+    assert G.caffe_pool_out_size(size, kernel, stride, pad) == caffe_size
     with pytest.raises(E.ExportError, match="cannot be exported exactly"):
         E.build_graph(E.read_prototxt(proto), {}, "tiny")
 

