@@ -22,8 +22,8 @@ from mcl_caffe.nets.netgen import conv_names
 from mcl_caffe.train.predict import read_set
 from mcl_caffe.core.run_layout import read_json
 from mcl_caffe.core.weighting import cluster_point_weights, error_proportional_weights, multi_center_weights
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 SCHEME = get_scheme("aflw")
 pytestmark = pytest.mark.slow
 

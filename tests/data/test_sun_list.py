@@ -7,8 +7,9 @@ import pytest
 
 from mcl_caffe.data.datasets import load_mtfl_list
 from mcl_caffe.data.datasets.sun_list import read_sun_list
+from conftest import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = SHARED_DATA
 SUN = DATA / "boxes" / "cnn-facepoint" / "trainImageList.txt"
 
 

@@ -15,7 +15,6 @@ are per-channel loops instead of BLAS gemv/gemm. There the paths must agree with
 """
 import subprocess
 import sys
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -26,9 +25,9 @@ from mcl_caffe.train.shape_init import mean_shape_of_list, set_mean_shape_bias
 
 caffe = load_caffe()
 from caffe import layers as L  # noqa: E402
+from conftest import ROOT, SHARED_DATA
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data" / "mtfl"
+SHARED = SHARED_DATA / "mtfl"
 
 # Float32 unit roundoff u = 2^-24 = 6e-8. Reordering a sum of n terms moves it by about u * log2(n) * sum|terms|
 # for the blocked/pairwise orders used here (n up to 64 * 2,500 = 1.6e5, log2 n = 17: ~1e-6 of sum|terms|).

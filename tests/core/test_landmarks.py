@@ -1,6 +1,5 @@
 """Landmark schemes: partitions, flip permutations, eye centres, checked on the real shared data."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -8,8 +7,9 @@ import pytest
 from mcl_caffe.data.augment import flip_sample
 from mcl_caffe.data.datasets import load_300w, load_mtfl_list
 from mcl_caffe.core.landmarks import SCHEMES, get_scheme
+from conftest import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = SHARED_DATA
 ALL = list(SCHEMES.values())
 
 

@@ -25,9 +25,10 @@ from mcl_caffe.nets.synthetic_model import make_synthetic_model
 
 caffe = load_caffe()
 from caffe import layers as L, params as P  # noqa: E402
+from conftest import ROOT  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+REPO = ROOT
+DATA = SHARED_DATA
 PARITY_PX = 1e-3  # the bound, in 50x50 patch pixels
 CASES = {5: ("aflw", "aflw5"), 68: ("300w", "300w68")}
 

@@ -11,8 +11,8 @@ import h5py
 import numpy as np
 
 from mcl_caffe.train.solve_loop import EXIT_DIVERGED, EXIT_NONFINITE, DivergenceGuard, snapshots
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 SCRIPT = textwrap.dedent("""
     import sys

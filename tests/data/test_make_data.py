@@ -12,8 +12,9 @@ import pytest
 from mcl_caffe.core import crop as C
 from mcl_caffe.data.datasets import load_300w, load_mtfl_list
 from mcl_caffe.core.landmarks import get_scheme
+from conftest import ROOT
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = ROOT
 DATA = REPO.parent / "shared" / "data"
 TOOL = REPO / "tools" / "make_data.py"
 

@@ -27,8 +27,9 @@ from mcl_caffe.data.eval_faces import load_faces, nominal_crops, real_crops
 from mcl_caffe.core.metrics import nme
 from mcl_caffe.infer.aligner import Aligner
 from mcl_caffe.nets.synthetic_model import make_synthetic_model
+from conftest import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = SHARED_DATA
 assert DATA.is_dir(), "these tests read the real faces in %s (../shared/data next to the clone)" % DATA
 N_IMAGES = 12
 VAL_STRIDE = 16  # every 16th of the 201 validation faces: AFW, HELEN and LFPW alike, not just the first AFW ones

@@ -2,7 +2,6 @@
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import h5py
 import numpy as np
@@ -12,8 +11,8 @@ from mcl_caffe.caffe_import import load_caffe
 
 caffe = load_caffe()
 from caffe import layers as L  # noqa: E402
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_flop_counter_matches_hand_counted_tiny_net(tmp_path):

@@ -1,12 +1,11 @@
 """The committed prototxt/ and solvers/ are exactly what the generators write, and they load in Caffe."""
-from pathlib import Path
 
 import pytest
 
 from mcl_caffe.caffe_import import load_caffe
 from mcl_caffe.nets.committed_files import generate
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 FILES = generate()
 
 
@@ -37,7 +36,7 @@ def test_committed_deploy_nets_load_in_caffe(dataset, n_out):
 
 
 def test_paper_solver_has_the_papers_settings():
-    caffe = load_caffe()
+    load_caffe()
     from caffe.proto import caffe_pb2
     from google.protobuf import text_format
     pre = caffe_pb2.SolverParameter()

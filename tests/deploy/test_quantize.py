@@ -19,9 +19,10 @@ from mcl_caffe.deploy.quantize import (
     patch_reader,
     quantize_model,
 )
+from conftest import ROOT, SHARED_DATA
 
-REPO = Path(__file__).resolve().parents[1]
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+REPO = ROOT
+DATA = SHARED_DATA
 assert DATA.is_dir(), "these tests read the real faces in %s (../shared/data next to the clone)" % DATA
 
 

@@ -9,8 +9,9 @@ from mcl_caffe.core import crop as C
 from mcl_caffe.data.augment import AugmentConfig, augment_face, face_rng, nominal_sample, sample_image_points
 from mcl_caffe.data.datasets import load_300w, load_mtfl_list
 from mcl_caffe.core.landmarks import get_scheme
+from conftest import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = SHARED_DATA
 
 
 @pytest.fixture(scope="module")

@@ -21,8 +21,9 @@ from mcl_caffe.core.landmarks import get_scheme
 from mcl_caffe.data.face_checks import check_inside
 from mcl_caffe.data.prepare import _init_worker, process_face
 from mcl_caffe.data.augment import AugmentConfig
+from conftest import SHARED_DATA
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DATA = SHARED_DATA
 MTFL = DATA / "mtfl-full"
 W300 = DATA / "300w"
 

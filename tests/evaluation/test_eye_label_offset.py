@@ -4,7 +4,6 @@ the resampling's pixel convention, and the tool on the shared MTFL/AFLW and 300-
 import json
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -12,8 +11,8 @@ import pytest
 from mcl_caffe.evaluation import eye_label_offset as E
 from mcl_caffe.data.datasets.sample import Face
 from mcl_caffe.core.landmarks import get_scheme
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 def dark_blob(shape, centre, sigma, depth=150.0, background=200.0):

@@ -23,9 +23,9 @@ from mcl_caffe.core.landmarks import get_scheme
 from mcl_caffe.train.predict import forward_batches, read_set
 from mcl_caffe.core.run_layout import RunLayout, read_json, write_json
 from mcl_caffe.nets.synthetic_model import make_synthetic_model
+from conftest import ROOT, SHARED_DATA
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared" / "data" / "mtfl-full"
+SHARED = SHARED_DATA / "mtfl-full"
 S5, S68 = get_scheme("aflw"), get_scheme("300w")
 N_FACES = 50
 # The report and the independent evaluations here compute the same float32 forward passes and must agree
