@@ -2,7 +2,8 @@
 
 For each face: the detector box's centre minus the mean of its landmarks, in units of the eye-centre
 distance d (x to the image's right, y down), and the box's larger side over d; medians and means per set,
-on all faces and on near-frontal ones (|yaw proxy| <= 0.1, mcl_caffe.evaluation.error_breakdown's proxy), so that a
+on all faces and on near-frontal ones (|yaw proxy| <= 0.1, mcl_caffe.evaluation.error_breakdown's proxy), so
+that a
 difference between two sets can be split into pose (it shrinks on frontal faces) and convention (it stays).
 A whole-pixel (0- vs 1-based) difference between two sources moves the offset by 1/d.
 """
@@ -60,7 +61,8 @@ def format_table(rows: dict) -> str:
     lines = [head]
     for name, r in rows.items():
         lines.append(
-            "| %s | %d | %.1f | %.3f | %.3f | %+.3f, %+.3f | %+.3f +- %.3f, %+.3f +- %.3f | %d | %+.3f, %+.3f |"
+            "| %s | %d | %.1f | %.3f | %.3f | %+.3f, %+.3f | %+.3f +- %.3f, %+.3f +- %.3f | %d | %+.3f, "
+                "%+.3f |"
             % (
                 name, r["faces"], r["median_d_px"], r["median_side_over_d"], r["mean_abs_yaw"],
                 *r["offset_median"], r["offset_mean"][0], r["offset_sem"][0], r["offset_mean"][1],
@@ -70,28 +72,20 @@ def format_table(rows: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    import argparse
+def run(data_root, json_path=None) -> int:
+    """`make box-offsets`: the table of both sets under data_root (mtfl-full/ and boxes/), and the numbers as
+    JSON when json_path is given; 0, or 2 when a file is missing or malformed."""
     import json
     import sys
     from pathlib import Path
 
     from mcl_caffe.data.datasets import load_mtfl_list
     from mcl_caffe.data.datasets.box_file import attach_list_boxes
-    from mcl_caffe.data.eval_faces import SHARED_DATA
 
-    ap = argparse.ArgumentParser(
-        prog="tools/box_offsets.py",
-        description="Where the 5 landmarks sit in the face-detector boxes of the AFLW protocol: box centre minus "
-        "the landmarks' mean, in units of d, for the training faces (Sun et al.'s CUHK detector boxes) and the "
-        "AFLW test faces (the MCL author's boxes), on all and on near-frontal faces. See mcl_caffe/evaluation/box_offsets.py.",
-    )
-    ap.add_argument("--data-root", type=Path, default=SHARED_DATA, help="folder holding mtfl-full/ and boxes/")
-    ap.add_argument("--json", default=None, help="also write the numbers to this JSON file")
-    args = ap.parse_args(argv)
-    root = args.data_root
+    root = Path(data_root)
     sets = {
-        "train (Sun's boxes)": (root / "mtfl-full" / "training.txt", root / "boxes/cnn-facepoint/trainImageList.txt"),
+        "train (Sun's boxes)": (root / "mtfl-full" / "training.txt",
+                                root / "boxes/cnn-facepoint/trainImageList.txt"),
         "AFLW test (author's boxes)": (
             root / "mtfl-full" / "testing.txt",
             root / "boxes/aflw-bbox-annotation/AFLW_boundingbox.txt",
@@ -114,6 +108,6 @@ def main(argv=None) -> int:
         print("box_offsets: %s" % exc, file=sys.stderr)
         return 2
     print(format_table(rows))
-    if args.json:
-        Path(args.json).write_text(json.dumps(rows, indent=1))
+    if json_path:
+        Path(json_path).write_text(json.dumps(rows, indent=1))
     return 0

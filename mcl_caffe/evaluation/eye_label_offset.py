@@ -139,8 +139,10 @@ def format_table(summary: dict) -> str:
     return "\n".join(lines)
 
 
-def main(argv=None) -> int:
-    import argparse
+def run(dataset: str = "aflw", splits=("train", "test"), data_root=None, target_d: float = TARGET_D,
+        max_abs_yaw: float | None = None, limit: int | None = None, json_path=None) -> int:
+    """`make eye-labels`: measure and print every split's table (and write the numbers as JSON when json_path
+    is given); 0, or 2 when a split cannot be read."""
     import json
     import sys
     from functools import partial
@@ -149,56 +151,23 @@ def main(argv=None) -> int:
 
     from mcl_caffe.data.eval_faces import load_faces
 
-    ap = argparse.ArgumentParser(
-        prog="tools/eye_label_offset.py",
-        description="Model-free check of eye labelling conventions: where the dark part of each labelled "
-        "eye lies relative to its label, per split and image source, in percent of the eye-centre distance d "
-        "(x to the image's right, y down; +- is the standard error of the mean). Sets labelled alike give "
-        "alike offsets: compare them with each other, not with zero (eyebrows and lids pull every set's "
-        "offset upwards). See mcl_caffe/evaluation/eye_label_offset.py.",
-    )
-    ap.add_argument("--dataset", default="aflw", choices=["aflw", "300w"], help="the shared data set to read")
-    ap.add_argument(
-        "--data-root", default=None, help="folder holding mtfl-full/ or 300w/ (default: ../shared/data)"
-    )
-    ap.add_argument(
-        "--splits", nargs="+", default=["train", "test"], help="splits to measure (default: train test)"
-    )
-    ap.add_argument(
-        "--target-d",
-        type=float,
-        default=TARGET_D,
-        help="resample every face to this eye-centre distance in pixels first (0: keep; default %(default)s)",
-    )
-    ap.add_argument(
-        "--max-abs-yaw",
-        type=float,
-        default=None,
-        help="keep only faces with |yaw proxy| <= this (0.1: near-frontal; default: all faces)",
-    )
-    ap.add_argument("--limit", type=int, default=None, help="read at most this many faces per split")
-    ap.add_argument("--json", default=None, help="also write the numbers to this JSON file")
-    args = ap.parse_args(argv)
-    if args.target_d < 0:
-        ap.error("--target-d must be 0 or positive")
-
     result = {
-        "dataset": args.dataset,
-        "target_d": args.target_d,
-        "max_abs_yaw": args.max_abs_yaw,
+        "dataset": dataset,
+        "target_d": target_d,
+        "max_abs_yaw": max_abs_yaw,
         "splits": {},
     }
-    for split in args.splits:
+    for split in splits:
         try:
-            faces, scheme = load_faces(args.dataset, split, args.data_root, args.limit)
+            faces, scheme = load_faces(dataset, split, data_root, limit)
         except (ValueError, FileNotFoundError) as exc:
             print("eye_label_offset: %s" % exc, file=sys.stderr)
             return 2
         summary = measure(
             faces,
             scheme,
-            args.target_d or None,
-            args.max_abs_yaw,
+            target_d or None,
+            max_abs_yaw,
             progress=partial(tqdm, desc=split, unit="face", dynamic_ncols=True, file=sys.stderr),
         )
         result["splits"][split] = summary
@@ -206,13 +175,13 @@ def main(argv=None) -> int:
             "\n%s split (%s), %s, %s:\n"
             % (
                 split,
-                args.dataset,
-                "d resampled to %g px" % args.target_d if args.target_d else "images as they are",
-                "all poses" if args.max_abs_yaw is None else "|yaw proxy| <= %g" % args.max_abs_yaw,
+                dataset,
+                "d resampled to %g px" % target_d if target_d else "images as they are",
+                "all poses" if max_abs_yaw is None else "|yaw proxy| <= %g" % max_abs_yaw,
             )
         )
         print(format_table(summary))
-    if args.json:
-        with open(args.json, "w") as fh:
+    if json_path:
+        with open(json_path, "w") as fh:
             json.dump(result, fh, indent=1)
     return 0

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from mcl_caffe.evaluation.box_offsets import box_offsets, main as box_offsets_main, summarize
+from mcl_caffe.evaluation.box_offsets import box_offsets, run as box_offsets_run, summarize
 from mcl_caffe.data.datasets import load_mtfl_list
 from mcl_caffe.data.datasets.box_file import attach_list_boxes
 from conftest import SHARED_DATA
@@ -85,7 +85,7 @@ def test_box_offsets_recover_a_known_offset_and_size():
 
 def test_box_offsets_tool_on_the_shared_data(tmp_path, capsys):
     out = tmp_path / "o.json"
-    assert box_offsets_main(["--json", str(out)]) == 0
+    assert box_offsets_run(SHARED_DATA, out) == 0
     import json
 
     rows = json.loads(out.read_text())
@@ -95,4 +95,4 @@ def test_box_offsets_tool_on_the_shared_data(tmp_path, capsys):
     for k in (0, 1):
         assert test["frontal_offset_median"][k] < train["frontal_offset_median"][k] - 0.01
     assert "| AFLW test (author's boxes) | 2995 |" in capsys.readouterr().out
-    assert box_offsets_main(["--data-root", str(tmp_path)]) == 2
+    assert box_offsets_run(tmp_path) == 2
