@@ -10,8 +10,8 @@ from pathlib import Path
 
 from mcl_caffe.data.augment import FLIP_MODES, AugmentConfig
 from mcl_caffe.core.crop import CROP_SCALE
+from mcl_caffe.core.landmarks import DATASETS
 from mcl_caffe.data.prepare import (
-    DATASETS,
     DEFAULT_TEST_FRACTION,
     PrepareOptions,
     StrictError,

@@ -222,6 +222,8 @@ def _scheme_68() -> Scheme:
 
 SCHEMES: dict[str, Scheme] = {s.name: s for s in (_scheme_5(), _scheme_29(), _scheme_68())}
 #: the scheme of each dataset name accepted by tools/make_data.py
+#: the benchmarks `make data` reads and the runner trains, each with its landmark scheme below
+DATASETS = ("aflw", "cofw", "300w")
 DATASET_SCHEME = {"aflw": "aflw5", "mtfl": "aflw5", "cofw": "cofw29", "300w": "300w68"}
 
 

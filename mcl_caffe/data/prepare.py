@@ -38,10 +38,9 @@ from mcl_caffe.data.datasets import (
 from mcl_caffe.data.extra_tests import extra_tests
 from mcl_caffe.data.face_checks import FATAL_REASONS, _face_gray, check_box_on_image, check_inside
 from mcl_caffe.data.h5_writer import DEFAULT_CHUNK, remove_chunks, write_split
-from mcl_caffe.core.landmarks import get_scheme
+from mcl_caffe.core.landmarks import DATASETS, get_scheme
 from mcl_caffe.data.splits import split_faces
 
-DATASETS = ("aflw", "cofw", "300w")
 SPLITS = ("train", "val", "test")
 #: a point more than this fraction of the image's larger side outside the image is a labelling error
 DEFAULT_TEST_FRACTION = 0.15  # only for datasets without a test set here (300-W without ibug/)

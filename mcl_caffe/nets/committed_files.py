@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 
 from mcl_caffe.nets import solvergen
-from mcl_caffe.core.landmarks import get_scheme
+from mcl_caffe.core.landmarks import DATASETS, get_scheme
 from mcl_caffe.nets.stage_files import assembled_deploy_text, stage_texts
 from mcl_caffe.core.weighting import error_proportional_weights, multi_center_weights, uniform_weights
 
-DATASETS = ("aflw", "cofw", "300w")
-EQUAL_ERRORS_NOTE = ("Committed copy: u_j are Eqs. 5/9 evaluated for EQUAL per-landmark validation errors; the "
+EQUAL_ERRORS_NOTE = ("Committed copy: u_j are Eqs. 5/9 evaluated for EQUAL per-landmark validation errors; "
+                     "the "
                      "runner writes the ones from measured errors into runs/<dataset>-<profile>/<stage>/.")
 
 

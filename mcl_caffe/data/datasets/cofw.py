@@ -31,7 +31,7 @@ from pathlib import Path
 import numpy as np
 
 from mcl_caffe.core.landmarks import get_scheme
-from mcl_caffe.data.datasets.sample import BadSample, Face, LoadResult, check_face
+from mcl_caffe.data.datasets.sample import BadSample, Face, FaceCollector, LoadResult
 
 N_POINTS = 29
 VARS = {"train": ("IsTr", "phisTr", "bboxesTr"), "test": ("IsT", "phisT", "bboxesT")}
@@ -119,11 +119,11 @@ def load_cofw(root, split: str = "train", limit: int | None = None) -> LoadResul
     images, phis, boxes = read_cofw_mat(path, split)
     scheme = get_scheme("cofw29")
     img_name = VARS[split][0]
-    faces, problems = [], []
+    out = FaceCollector(scheme)
     n = len(images) if limit is None else min(limit, len(images))
     for i in range(n):
         src = "%s:%s{%d}" % (path.name, img_name, i + 1)
-        try:
+        with out.skipping():
             row = phis[i]
             if row.size not in (2 * N_POINTS, 3 * N_POINTS):
                 raise BadSample(
@@ -140,18 +140,6 @@ def load_cofw(root, split: str = "train", limit: int | None = None) -> LoadResul
             img = np.asarray(images[i])
             if img.ndim not in (2, 3) or img.size == 0:
                 raise BadSample("unreadable image", "%s: image has shape %s" % (src, img.shape))
-            face = Face(
-                source=src,
-                points=pts,
-                image=img,
-                channel_order="rgb",
-                box=box,
-                occlusion=occ,
-                group=src,
-                order=i,
-            )
-            check_face(face, scheme)
-            faces.append(face)
-        except BadSample as exc:
-            problems.append(exc)
-    return LoadResult(faces, problems)
+            out.keep(Face(source=src, points=pts, image=img, channel_order="rgb", box=box, occlusion=occ,
+                          group=src, order=i))
+    return out.result()

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from mcl_caffe.core.landmarks import get_scheme
-from mcl_caffe.data.datasets.sample import BadSample, Face, LoadResult, check_face, parse_float
+from mcl_caffe.data.datasets.sample import BadSample, Face, FaceCollector, LoadResult, parse_float
 
 N_POINTS = 5
 
@@ -36,7 +36,7 @@ def load_mtfl_list(list_path, limit: int | None = None, origin: float = MTFL_ORI
         raise FileNotFoundError("MTFL list file not found: %s" % list_path)
     scheme = get_scheme("aflw5")
     root = list_path.resolve().parent
-    faces, problems = [], []
+    out = FaceCollector(scheme)
     order = 0
     with open(list_path, "r", encoding="utf-8", errors="replace") as fh:
         for lineno, line in enumerate(fh, start=1):
@@ -46,7 +46,7 @@ def load_mtfl_list(list_path, limit: int | None = None, origin: float = MTFL_ORI
             if limit is not None and order >= limit:
                 break
             where = "%s:%d" % (list_path, lineno)
-            try:
+            with out.skipping():
                 if len(tokens) < 1 + 2 * N_POINTS:
                     raise BadSample(
                         "wrong point count",
@@ -59,16 +59,7 @@ def load_mtfl_list(list_path, limit: int | None = None, origin: float = MTFL_ORI
                     for i, t in enumerate(tokens[1 : 1 + 2 * N_POINTS])
                 ]
                 xs, ys = vals[:N_POINTS], vals[N_POINTS:]
-                face = Face(
-                    source="%s (%s)" % (where, rel),
-                    points=np.stack([xs, ys], axis=1) - origin,
-                    image_path=str(root / rel),
-                    group=rel,
-                    order=order,
-                )
-                check_face(face, scheme)
-                faces.append(face)
-            except BadSample as exc:
-                problems.append(exc)
+                out.keep(Face(source="%s (%s)" % (where, rel), points=np.stack([xs, ys], axis=1) - origin,
+                              image_path=str(root / rel), group=rel, order=order))
             order += 1
-    return LoadResult(faces, problems)
+    return out.result()

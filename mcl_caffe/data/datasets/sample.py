@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -54,6 +55,28 @@ class LoadResult:
 
     faces: list[Face]
     problems: list[BadSample]
+
+
+class FaceCollector:
+    """The faces a loader reads, and the problems it meets: `keep(face)` checks a face against the scheme and
+    keeps it; a BadSample raised inside `with collector.skipping():` is kept as a problem instead."""
+
+    def __init__(self, scheme):
+        self.scheme, self.faces, self.problems = scheme, [], []
+
+    @contextmanager
+    def skipping(self):
+        try:
+            yield
+        except BadSample as exc:
+            self.problems.append(exc)
+
+    def keep(self, face: Face) -> None:
+        check_face(face, self.scheme)
+        self.faces.append(face)
+
+    def result(self) -> LoadResult:
+        return LoadResult(self.faces, self.problems)
 
 
 def check_face(face: Face, scheme) -> None:

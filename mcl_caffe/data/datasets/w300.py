@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from mcl_caffe.core.landmarks import get_scheme
-from mcl_caffe.data.datasets.sample import BadSample, Face, LoadResult, check_face, parse_float
+from mcl_caffe.data.datasets.sample import BadSample, Face, FaceCollector, LoadResult, parse_float
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".JPG", ".JPEG", ".PNG", ".BMP")
 #: official 300-W training / test subsets (folders of the ibug release)
@@ -127,7 +127,7 @@ def load_300w(root, subsets=None, limit: int | None = None, origin: float = W300
                 % (root, ", ".join(W300_DEFAULT_SUBSETS))
             )
     scheme = get_scheme("300w68")
-    faces, problems = [], []
+    out = FaceCollector(scheme)
     order = 0
     for subset in subsets:
         sub = root / subset
@@ -135,9 +135,9 @@ def load_300w(root, subsets=None, limit: int | None = None, origin: float = W300
             raise FileNotFoundError("300-W subset folder not found: %s" % sub)
         for pts_path in sorted(sub.rglob("*.pts")):
             if limit is not None and order >= limit:
-                return LoadResult(faces, problems)
+                return out.result()
             rel = str(pts_path.relative_to(root))
-            try:
+            with out.skipping():
                 image_path = next(
                     (pts_path.with_suffix(e) for e in IMAGE_EXTS if pts_path.with_suffix(e).is_file()), None
                 )
@@ -147,16 +147,7 @@ def load_300w(root, subsets=None, limit: int | None = None, origin: float = W300
                         "%s: no image file %s.{jpg,png,...} next to it" % (pts_path, pts_path.stem),
                     )
                 pts = read_pts(pts_path, scheme.n_points) - origin
-                face = Face(
-                    source=rel,
-                    points=pts,
-                    image_path=str(image_path),
-                    group=_group(subset, pts_path.stem),
-                    order=order,
-                )
-                check_face(face, scheme)
-                faces.append(face)
-            except BadSample as exc:
-                problems.append(exc)
+                out.keep(Face(source=rel, points=pts, image_path=str(image_path),
+                              group=_group(subset, pts_path.stem), order=order))
             order += 1
-    return LoadResult(faces, problems)
+    return out.result()
