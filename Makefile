@@ -35,8 +35,14 @@ help:  ## list the targets
 setup:  ## install apt packages, .venv, and pycaffe built from source (cached; seconds the 2nd time)
 	@bash tools/setup.sh
 
-test: setup  ## run the whole pytest suite (sets up first)
+test: setup lint  ## lint, then run the whole pytest suite (sets up first)
 	@$(PY) -m pytest
+
+# ruff with flake8's checks (pyproject.toml) at the line length setup.cfg declares for flake8
+LINE_LENGTH := $(shell sed -n 's/^max-line-length *= *//p' setup.cfg)
+.PHONY: lint
+lint: setup  ## ruff over mcl_caffe, tools and tests
+	@$(VENV)/bin/ruff check --line-length $(LINE_LENGTH) mcl_caffe tools tests && echo "lint: ruff passed"
 
 .PHONY: lock fresh-check
 lock:  ## re-resolve the Python packages to their newest versions into constraints.txt (then make test)

@@ -40,7 +40,8 @@ def load_caffe(threads: int | None = None):
 
 
 class LazyModule:
-    """Stands in for a module (`caffe`, `caffe.proto.caffe_pb2`, `google.protobuf.text_format`, or a member such as `caffe.layers`) and imports
+    """Stands in for a module (`caffe`, `caffe.proto.caffe_pb2`, `google.protobuf.text_format`, or a member
+    such as `caffe.layers`) and imports
     it on first attribute access, pycaffe through `load_caffe()`: the modules that generate or run nets name
     Caffe at module level without loading it when they are imported."""
 

@@ -44,7 +44,8 @@ def smoke_run(tmp_path_factory):
     snap = tmp / "runs" / "aflw-smoke" / "stage1" / "snapshots" / "stage1_iter_50.solverstate"
     proc = subprocess.Popen(["make", "--no-print-directory", "stage1", "DATASET=aflw", "PROFILE=smoke",
                              "OUT=%s" % (tmp / "data"), "RUNS=%s" % (tmp / "runs")],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
     deadline = time.time() + 600
     while not snap.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.5)

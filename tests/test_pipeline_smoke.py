@@ -1,7 +1,8 @@
 """End to end: `make all PROFILE=smoke` on real MTFL faces, through the real Makefile targets and Caffe.
 
 One run (tests/conftest.py: `smoke_run`, a few minutes on 2 cores, shared with the INT8 test) serves the
-checks below: stage 1 is killed after its first snapshot and resumed by `make all`, which then runs every stage.
+checks below: stage 1 is killed after its first snapshot and resumed by `make all`, which then runs every
+stage.
 """
 import csv
 import re
@@ -39,7 +40,8 @@ def _caffe_net(deploy, weights):
 
 
 def test_stage1_resumed_from_its_snapshot(run):
-    assert re.search(r"stage1: resuming from \S+stage1_iter_50\.solverstate \(iteration 50 of 150\)", run["out"])
+    assert re.search(r"stage1: resuming from \S+stage1_iter_50\.solverstate \(iteration 50 of 150\)",
+                     run["out"])
     with (run["runs"] / "stage1" / "loss.csv").open() as f:
         iters = [int(r["iter"]) for r in csv.DictReader(f)]
     assert iters == list(range(1, 151))
@@ -106,7 +108,8 @@ def test_assembled_model_equals_each_cluster_model_on_its_points(run):
     from mcl_caffe.train.predict import forward_batches
     am_pred = forward_batches(am, test.data)
     for i, (name, idx) in enumerate(SCHEME.clusters):
-        model = _caffe_net(deploy, run["runs"] / "stage4" / ("cluster%d-%s" % (i + 1, name)) / "final.caffemodel")
+        model = _caffe_net(deploy, run["runs"] / "stage4" / ("cluster%d-%s" % (i + 1,
+                                                                               name)) / "final.caffemodel")
         pred = forward_batches(model, test.data)
         rows = coordinate_rows(idx)
         assert np.array_equal(am_pred[:, rows], pred[:, rows]), name

@@ -49,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--crop-scale",
         type=float,
         default=None,
-        help="crop side / max(face box w, h) used in training (default: mcl_caffe.core.crop.CROP_SCALE[scheme])",
+        help="crop side / max(face box w, h) used in training (default: "
+             "mcl_caffe.core.crop.CROP_SCALE[scheme])",
     )
     p.add_argument(
         "--run-dir", type=Path, help="an assemble/ folder holding deploy.prototxt, am.caffemodel, model.json"

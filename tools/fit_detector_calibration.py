@@ -39,7 +39,8 @@ def main(argv=None) -> int:
     p.add_argument("--stride", type=int, default=5, help="use every N-th aflw training face (default 5)")
     p.add_argument("--data-root", type=Path, default=None, help="shared data folder (default ../shared/data)")
     p.add_argument(
-        "--out", type=Path, default=None, help="JSON to update (default mcl_caffe/infer/detector_calibration.json)"
+        "--out", type=Path, default=None,
+            help="JSON to update (default mcl_caffe/infer/detector_calibration.json)"
     )
     args = p.parse_args(argv)
     import cv2

@@ -49,7 +49,8 @@ def layer_flops(net) -> list[dict]:
         top = net.blobs[net._blob_names[net._top_ids(i)[0]]].data
         weights = layer.blobs[0].data
         if layer.type == "Convolution":
-            # top (N, C_out, H, W); weights (C_out, C_in / group, kh, kw): one multiply-add per weight per output
+            # top (N, C_out, H, W); weights (C_out, C_in / group, kh, kw): one multiply-add per weight per
+            # output
             macs = top.shape[0] * int(np.prod(top.shape[2:])) * weights.size
         else:
             # weights (outputs, inputs); the rows are the top's count over the outputs
@@ -202,7 +203,8 @@ def run(lists: dict[int, Path], warmup: int = 2, iters: int = 10, passes: int = 
         work = Path(workdir) if workdir else Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         ref = sgemm_reference(caffe, work)
-        nets = [bench_net(caffe, points, Path(list_file), work / ("%d-points" % points), warmup, iters, passes)
+        nets = [bench_net(caffe, points, Path(list_file), work / ("%d-points" % points), warmup, iters,
+                          passes)
                 for points, list_file in sorted(lists.items())]
         ref_after = sgemm_reference(caffe, work)
     # the machine's peak: the better of the two SGEMM timings (one before, one after the nets; other work on a
@@ -223,7 +225,8 @@ def render(result: dict, command: str = "") -> str:
     if command:
         lines += ["Command: `%s`" % command, ""]
     lines += ["%s, %d cores, BLAS threads %s; %s; load average %s at the start, %s at the end; %s." % (
-        result["machine"]["cpu"], result["machine"]["cores"], result["threads"], result["blas"] or "BLAS unknown",
+        result["machine"]["cpu"], result["machine"]["cores"], result["threads"],
+            result["blas"] or "BLAS unknown",
         result["load_start"], result["load_end"], result["date"]),
         "Environment: %s." % (result["machine"]["env"] or "no BLAS/conv-path variables set"), "",
         "SGEMM reference (InnerProduct forward %dx%d by %dx%d through the same Caffe): %.1f GFLOP/s before "
@@ -237,14 +240,16 @@ def render(result: dict, command: str = "") -> str:
         lines.append("| %d points | %.3f | %.1f | %.2f | %.1f | %.0f %% | %.3f | %.3f | %.0f |" % (
             r["n_points"], r["s_per_iter"], r["images_per_s"], r["train_gflop_per_iter"], r["gflops"],
             100 * r["share_of_sgemm"], r["fwd_bwd_s"], r["update_s"], r["deploy_forward"]["images_per_s"]))
-    lines += ["", "s/iteration is the median of %d timed solver steps after %d warm-up steps; GFLOP counts 3x the "
+    lines += ["",
+            "s/iteration is the median of %d timed solver steps after %d warm-up steps; GFLOP counts 3x the "
               "forward FLOPs of Convolution and InnerProduct." % (result["nets"][0]["iters"],
                                                                  result["nets"][0]["warmup"])
               if result["nets"] else ""]
     for r in result["nets"]:
         by_type = r["breakdown"]["by_type"]
         total = sum(v["forward_s"] + v["backward_s"] for v in by_type.values())
-        lines += ["", "## %d points: time per layer type (one pass, each layer timed alone)" % r["n_points"], "",
+        lines += ["", "## %d points: time per layer type (one pass, each layer timed alone)" % r["n_points"],
+                  "",
                   "| layer type | layers | forward s | backward s | share |", "|---|---:|---:|---:|---:|"]
         for name, v in sorted(by_type.items(), key=lambda kv: -(kv[1]["forward_s"] + kv[1]["backward_s"])):
             lines.append("| %s | %d | %.4f | %.4f | %.1f %% |" % (

@@ -147,7 +147,8 @@ def dlib_spec(args, log):
     if model is None:
         return None, "dlib installed but no shape_predictor_68_face_landmarks.dat (give --dlib-model)"
     import dlib
-    note = ("dlib %s, %s; given the same 64 test faces' tight landmark boxes as rectangles, its time includes "
+    note = ("dlib %s, %s; given the same 64 test faces' tight landmark boxes as rectangles, its time "
+            "includes "
             "its own sampling from the full image" % (dlib.__version__, model))
     from mcl_caffe.core import crop as C
     from mcl_caffe.data.eval_faces import load_faces
@@ -155,8 +156,8 @@ def dlib_spec(args, log):
     faces, _ = load_faces("300w", "test")
     recs = []
     for f in faces[:64]:
-        l, r, t, b = C.face_box_from_landmarks(f.points)
-        recs.append({"image": f.image_path, "rect": [l, t, r, b]})
+        left, r, t, b = C.face_box_from_landmarks(f.points)
+        recs.append({"image": f.image_path, "rect": [left, t, r, b]})
     return {"dlib_model": model, "dlib_faces": recs}, note
 
 

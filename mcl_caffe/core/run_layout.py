@@ -31,7 +31,8 @@ class RunLayout:
         if self.data_dir:
             return Path(self.data_dir)
         # as the Makefile lays it out: data/<dataset>, the smoke profile's small set in data/smoke/<dataset>
-        return Path("data") / "smoke" / self.dataset if self.profile == "smoke" else Path("data") / self.dataset
+        root = Path("data") / "smoke" if self.profile == "smoke" else Path("data")
+        return root / self.dataset
 
     def list_file(self, split: str) -> Path:
         return (self.data / ("%s.txt" % split)).resolve()

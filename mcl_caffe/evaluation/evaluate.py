@@ -43,7 +43,8 @@ def load_test_set(data_dir: Path, split: str = "test") -> TestSet:
 
     list_file = Path(data_dir) / ("%s.txt" % split)
     if not list_file.is_file():
-        raise SystemExit("report: no %s list at %s: run `make data` for this dataset first" % (split, list_file))
+        raise SystemExit("report: no %s list at %s: run `make data` for this dataset first" % (split,
+                                                                                               list_file))
     a = read_list(list_file, keys=("data", "label", "d"))
     n = len(a["d"])
     try:
@@ -182,7 +183,8 @@ def evaluate(
 
 
 def evaluate_extra_tests(data_dir: Path, meta: dict, ev: dict, scheme, caffe, batch: int = 64) -> dict:
-    """BM, WM and AM on each extra test list that make data wrote (mcl_caffe.data.extra_tests: a second protocol
+    """BM, WM and AM on each extra test list that make data wrote (mcl_caffe.data.extra_tests: a second
+    protocol
     or a second test set) -> {split: {'label', 'faces', 'results'}}."""
     models = {k: ev["models"][k] for k in MAIN_MODELS if k in ev["models"]}
     out = {}
@@ -196,8 +198,10 @@ def evaluate_extra_tests(data_dir: Path, meta: dict, ev: dict, scheme, caffe, ba
     return out
 
 
-def breakdown_val_test(layout_data: Path, scheme, test: TestSet, ev: dict, caffe, batch: int = 64) -> dict | None:
-    """mcl_caffe.evaluation.error_breakdown for the run's final model (AM, else WM, else BM) on the validation faces
+def breakdown_val_test(layout_data: Path, scheme, test: TestSet, ev: dict, caffe,
+                       batch: int = 64) -> dict | None:
+    """mcl_caffe.evaluation.error_breakdown for the run's final model (AM, else WM, else BM) on the
+    validation faces
     (<data>/val.txt, when there is one) and on the test faces."""
     from mcl_caffe.train.predict import forward_batches
 
@@ -212,5 +216,6 @@ def breakdown_val_test(layout_data: Path, scheme, test: TestSet, ev: dict, caffe
         pred = forward_batches(net, val.data, "fc", batch)
         del net
         out["val"] = B.breakdown(pred, val.label, val.d, scheme)
-        out["test_nme_at_val_pose_mix"] = B.reweighted_nme(out["test"]["yaw_groups"], out["val"]["yaw_groups"])
+        out["test_nme_at_val_pose_mix"] = B.reweighted_nme(out["test"]["yaw_groups"],
+                                                           out["val"]["yaw_groups"])
     return out

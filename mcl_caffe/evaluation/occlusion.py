@@ -5,7 +5,8 @@ box covering landmarks of left eye is filled with gray color."  Here, on the 50x
 
 * the faces: ``round(fraction * N)`` of the N test faces, drawn without replacement with a fixed seed;
 * the points: the scheme's ``left_eye`` cluster (the part whose error Table VII reports; for 29 and 68 points
-  it holds the left brow and the left eye, see ``mcl_caffe.core.landmarks``), ground-truth positions in the patch;
+  it holds the left brow and the left eye, see ``mcl_caffe.core.landmarks``), ground-truth positions in the
+  patch;
 * the box: their tight box [min x, max x] x [min y, max y]; every pixel whose square (centre at integer
   coordinates, side 1) overlaps the box is filled, so the whole box is gray; clipped to the patch;
 * a one-point cluster (the 5-point scheme: the left eye is one point) has no extent, so its box is centred on

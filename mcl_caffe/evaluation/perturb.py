@@ -3,7 +3,8 @@
 For each delta, u_j (Eq. 5, from the run's BM validation errors eps_b) gets +delta on floor(n/2) random
 landmarks and -delta on the others (``weighting.perturbed_weights``, one fixed seed for every delta, so the
 same landmarks go up at every delta), and stages 2 and 3 are trained again from the run's BM with these
-weights; the resulting WM is evaluated on the test set (mean error and failure rate, ``mcl_caffe.core.metrics``).
+weights; the resulting WM is evaluated on the test set (mean error and failure rate,
+``mcl_caffe.core.metrics``).
 
 Layout: runs/<dataset>-<profile>/perturb/
     delta-0.10/weights.json                 the perturbed u_j (and the Eq. 5 ones, the seed, the raised set)
@@ -258,7 +259,8 @@ class Perturbation:
             "n_raised": self.scheme.n_points // 2,
             "deltas": rows,
             "reference": ref,
-            "note": "WM retrained (stages 2-3 from the run's BM) with u_j +/- delta; paper Section IV-C-2, Fig. 7",
+            "note": "WM retrained (stages 2-3 from the run's BM) with u_j +/- delta; paper Section IV-C-2, "
+                    "Fig. 7",
         }
         png = plot_fig7(doc, self.root / "fig7.png")
         doc["png"] = png.name if png else None

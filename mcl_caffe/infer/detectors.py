@@ -147,7 +147,8 @@ class MtcnnDetector:
 
 
 class HaarDetector(HaarFaceDetector):
-    """The Haar cascade of mcl_caffe.infer.face_detect (its name is the cascade's, as in the calibration file)."""
+    """The Haar cascade of mcl_caffe.infer.face_detect (its name is the cascade's, as in the calibration
+    file)."""
 
     package = "opencv-contrib-python-headless (cascade files: Debian opencv-data)"
 

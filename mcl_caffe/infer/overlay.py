@@ -26,8 +26,8 @@ def draw_overlay(path: Path, result, out_path: Path, min_side: int = 512) -> Non
     thick = max(1, int(round(max(img.shape[:2]) / 400)))
     radius = max(2.0, max(img.shape[:2]) / 180)
     for face in result.faces:
-        l, r, t, b = face["box"]
-        cv2.rectangle(img, xy((l, t)), xy((r, b)), (0, 200, 255), thick, cv2.LINE_AA, shift)
+        left, r, t, b = face["box"]
+        cv2.rectangle(img, xy((left, t)), xy((r, b)), (0, 200, 255), thick, cv2.LINE_AA, shift)
         x0, y0, side = face["crop"]
         half = 0.5 * side / 50  # the crop square's outer edge is half a patch pixel outside (x0, y0)
         cv2.rectangle(

@@ -89,7 +89,8 @@ def learning_rate(s: "caffe_pb2.SolverParameter", iteration: int) -> float:
         return s.base_lr
     if s.lr_policy == "step":
         return s.base_lr * s.gamma ** (iteration // s.stepsize)
-    raise ValueError("lr_policy %r is not supported by the progress display (use fixed or step)" % s.lr_policy)
+    raise ValueError("lr_policy %r is not supported by the progress display (use fixed or step)"
+                     % s.lr_policy)
 
 
 def solver_text(s, header: str = "") -> str:

@@ -47,7 +47,8 @@ def intro_section(ctx: dict) -> list[str]:
     L.append("")
     L.append(
         "All errors are in percent of the ground-truth eye-centre distance d (%s), as in the paper: "
-        "NME of a face = mean over its landmarks of ||p_j - g_j|| / d; *error* = mean NME over the test faces; "
+        "NME of a face = mean over its landmarks of ||p_j - g_j|| / d; *error* = mean NME over the test "
+            "faces; "
         "*failure* = percent of faces with NME > 10 %%. Measured on the 50x50 test patches: the patch is a "
         "crop by scaling and shifting only (no rotation for test faces), so the NME equals the NME in "
         "image coordinates." % ctx["d_definition"]
@@ -142,8 +143,10 @@ def training_section(ctx: dict) -> list[str]:
     ps = ctx["profile_settings"]
     if ps:
         L.append(
-            "Profile `%s`: pre-training %d iterations (lr 0.02), each fine-tuning step %d iterations (lr 0.001), "
-            "lr x %.1f every %d iterations, SGD batch %d, momentum %.1f, weight decay %g. The paper: 180,000 / "
+            "Profile `%s`: pre-training %d iterations (lr 0.02), each fine-tuning step %d iterations (lr "
+                "0.001), "
+            "lr x %.1f every %d iterations, SGD batch %d, momentum %.1f, weight decay %g. The paper: 180,000 "
+                "/ "
             "60,000 iterations, lr x 0.3 every 30,000."
             % (
                 ps["name"],
@@ -184,8 +187,10 @@ def training_section(ctx: dict) -> list[str]:
     )
     L.append("")
     L.append(
-        "Times from each stage's `stage.json` (`train_seconds`; stage 4: `feature_seconds` and each cluster's "
-        "`train_seconds`, with the wall time of its child process from `cluster_seconds`). They are wall-clock "
+        "Times from each stage's `stage.json` (`train_seconds`; stage 4: `feature_seconds` and each "
+            "cluster's "
+        "`train_seconds`, with the wall time of its child process from `cluster_seconds`). They are "
+            "wall-clock "
         "seconds of the training loops on the machine that ran them, so other jobs running beside them make "
         "them longer."
     )

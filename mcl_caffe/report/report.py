@@ -10,7 +10,8 @@ runs/<dataset>-<profile>/report/:
                   (Fig. 7) when `make perturb` has produced one;
 * REPORT.json     every number of the report (percent, like the paper);
 * per_face_nme.csv the NME of every test face under every model;
-* a 'validation versus test' section (mcl_caffe.evaluation.error_breakdown) for the final model, when <data>/val.txt
+* a 'validation versus test' section (mcl_caffe.evaluation.error_breakdown) for the final model, when
+<data>/val.txt
   exists;
 * ced.png         CED curves of BM, WM and AM; loss.png the training loss of every stage;
   occlusion_examples.png a few occluded test patches (Fig. 9).
@@ -209,7 +210,8 @@ def _make_report(
         },
         "results": _jsonable(res),
         "extra_tests": {
-            k: {"label": v["label"], "faces": v["faces"], "results": _jsonable(v["results"])} for k, v in extra.items()
+            k: {"label": v["label"], "faces": v["faces"], "results": _jsonable(v["results"])} for k,
+                v in extra.items()
         },
         "occlusion": {
             "settings": dict(

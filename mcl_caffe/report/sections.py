@@ -18,10 +18,13 @@ def render_breakdown(bd: dict, scheme) -> list[str]:
     sets = [k for k in ("val", "test") if k in bd]
     names = {"val": "validation", "test": "test"}
     L.append(
-        "Model %s on the %s faces (`mcl_caffe/evaluation/error_breakdown.py`). The views, in order: the error, the "
-        "error after subtracting each landmark's mean signed offset on that set (an oracle that uses the ground "
+        "Model %s on the %s faces (`mcl_caffe/evaluation/error_breakdown.py`). The views, in order: the "
+            "error, the "
+        "error after subtracting each landmark's mean signed offset on that set (an oracle that uses the "
+            "ground "
         "truth: a diagnostic, not a result), the mean signed offset of each cluster, and the error by pose. "
-        "Pose is a yaw proxy from the ground truth: the nose tip's offset from the eyes' midpoint along the eye "
+        "Pose is a yaw proxy from the ground truth: the nose tip's offset from the eyes' midpoint along the "
+            "eye "
         "axis, in units of d (0: frontal)." % (bd["model"], " and ".join(names[k] for k in sets))
     )
     L.append("")
@@ -47,7 +50,8 @@ def render_breakdown(bd: dict, scheme) -> list[str]:
     for k in sets:
         head += ["%s dx" % names[k], "%s dy" % names[k]]
     rows = []
-    groups = [(name, list(idx)) for name, idx in scheme.clusters] + [("all points", list(range(scheme.n_points)))]
+    groups = [(name, list(idx)) for name, idx in scheme.clusters] + [("all points",
+                                                                      list(range(scheme.n_points)))]
     for name, idx in groups:
         row = ["%s (%s)" % (name, _ranges(idx)) if name != "all points" else name]
         for k in sets:
@@ -57,7 +61,8 @@ def render_breakdown(bd: dict, scheme) -> list[str]:
     L.append(_table(head, rows))
     L.append("")
     L.append(
-        "Mean signed offset, prediction minus ground truth, in percent of d (x to the image's right, y down). "
+        "Mean signed offset, prediction minus ground truth, in percent of d (x to the image's right, y "
+            "down). "
         "A shift that every cluster shares points to a difference in labelling or cropping conventions "
         "between the sets; a shift at some clusters only, to a difference in how they were annotated."
     )
@@ -71,7 +76,8 @@ def render_breakdown(bd: dict, scheme) -> list[str]:
         row = [label]
         for k in sets:
             gk = bd[k]["yaw_groups"][i]
-            row += ["%d (%.1f %%)" % (gk["faces"], 100.0 * gk["share"]), _pct(gk["nme"]) if gk["faces"] else "—"]
+            row += ["%d (%.1f %%)" % (gk["faces"], 100.0 * gk["share"]),
+                    _pct(gk["nme"]) if gk["faces"] else "—"]
         rows.append(row)
     L.append(_table(head, rows))
     if "val" in bd and bd.get("test_nme_at_val_pose_mix") is not None:
@@ -131,7 +137,8 @@ def cluster_section(ctx: dict) -> list[str]:
         L.append(_table(head, rows))
         L.append("")
         note = (
-            "Rows: clusters; columns: WM, each cluster's stage-4 model (WM's shared layers with that cluster's "
+            "Rows: clusters; columns: WM, each cluster's stage-4 model (WM's shared layers with that "
+                "cluster's "
             "shape prediction layer) and, as an extra, AM. Bold: the lowest error of the row."
         )
         if with_paper:
@@ -202,7 +209,8 @@ def occlusion_section(ctx: dict) -> list[str]:
         L.append("")
         L.append(
             "%d of the %d test faces (%.0f %%, seed %d) have the tight box of their left-eye cluster's "
-            "ground-truth points (%s, 1-based) filled with gray 128 (normalised value 0) in the 50x50 patch%s. "
+            "ground-truth points (%s, 1-based) filled with gray 128 (normalised value 0) in the 50x50 "
+                "patch%s. "
             "The first four columns are means over all test faces, as in the paper; the last two over the "
             "occluded faces only (extra). %s"
             % (
@@ -220,8 +228,10 @@ def occlusion_section(ctx: dict) -> list[str]:
                 (
                     "In parentheses: the paper's Table VII (COFW)."
                     if with_paper
-                    else "The paper reports this experiment on COFW only (Table VII), so there are no paper figures "
-                    "here; for reference, on COFW: WM %.2f -> %.2f (left eye), %.2f -> %.2f (others); AM %.2f -> "
+                    else "The paper reports this experiment on COFW only (Table VII), so there are no paper "
+                         "figures "
+                    "here; for reference, on COFW: WM %.2f -> %.2f (left eye), %.2f -> %.2f (others); AM "
+                        "%.2f -> "
                     "%.2f, %.2f -> %.2f."
                     % (
                         P.TABLE_VII["WM"]["left_eye"]
@@ -263,7 +273,8 @@ def perturbation_section(ctx: dict) -> list[str]:
             ]
             for r in pr["deltas"]
         ]
-        L.append(_table(["delta", "WM error", "WM failure", "trained", "stages 2+3 training (h:mm:ss)"], rows))
+        L.append(_table(["delta", "WM error", "WM failure", "trained", "stages 2+3 training (h:mm:ss)"],
+                        rows))
         L.append("")
         L.append(
             "WM retrained (stages 2 and 3, from this run's BM) with u_j + delta for %d random landmarks and "
@@ -291,7 +302,8 @@ def perturbation_section(ctx: dict) -> list[str]:
             first, last = trained[0], trained[-1]
             L.append("")
             L.append(
-                "Measured: from delta = %s to delta = %s the WM error moves by %+.2f points (%s -> %s %%) and "
+                "Measured: from delta = %s to delta = %s the WM error moves by %+.2f points (%s -> %s %%) "
+                    "and "
                 "the failure rate by %+.2f points. Delta = 0 is WM retrained in the sweep's profile, so it "
                 "differs from this run's WM above."
                 % (

@@ -1,4 +1,5 @@
-"""Run a deploy net over a Caffe HDF5 list (data, label, d); the error measures are in mcl_caffe.core.metrics."""
+"""Run a deploy net over a Caffe HDF5 list (data, label, d); the error measures are in
+mcl_caffe.core.metrics."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -52,7 +53,8 @@ def forward_batches(net, data: np.ndarray, output: str = "fc", batch: int = 64) 
     return np.concatenate(outs)
 
 
-def predict(deploy_prototxt: str | Path, weights: str | Path, data: np.ndarray, batch: int = 64) -> np.ndarray:
+def predict(deploy_prototxt: str | Path, weights: str | Path, data: np.ndarray,
+            batch: int = 64) -> np.ndarray:
     caffe = load_caffe()
     net = caffe.Net(str(deploy_prototxt), str(weights), caffe.TEST)
     return forward_batches(net, data, "fc", batch)

@@ -46,13 +46,15 @@ def _parse(argv=None):
                         "(data/smoke/<dataset> for the smoke profile)")
     p.add_argument("--runs", type=Path, default=Path("runs"), help="runs root (default: runs)")
     p.add_argument("--cluster", type=int, default=None,
-                   help="stage4 only: run just this cluster (0-based); used for the per-cluster child process")
+                   help="stage4 only: run just this cluster (0-based); used for the per-cluster child "
+                        "process")
     p.add_argument("--stage4-path", choices=["features", "full"], default="features",
                    help="stage4: train the shape layers on cached features x (fast, exactly equivalent) or "
                         "through the full frozen net (reference path). Default: features")
     p.add_argument("--threads", type=int, default=None, help="OpenBLAS threads (default: all cores)")
     p.add_argument("--weights-json", type=Path, default=None,
-                   help="stage2/stage3 only: train with the landmark weights u_j in this JSON file's 'weights_u' "
+                   help="stage2/stage3 only: train with the landmark weights u_j in this JSON file's "
+                        "'weights_u' "
                         "list instead of Eq. 5's (the weight-perturbation experiment, tools/perturb.py)")
     return p.parse_args(argv)
 
@@ -95,7 +97,8 @@ class Runner:
         train = out / "train.prototxt"
         has_snapshots = any((out / "snapshots").glob("*.solverstate"))
         if has_snapshots and train.is_file() and train.read_text() != texts["train"]:
-            raise StageError("%s holds snapshots of a differently configured run (its train.prototxt differs, e.g. "
+            raise StageError("%s holds snapshots of a differently configured run (its train.prototxt "
+                             "differs, e.g. "
                              "other landmark weights); delete %s to start this stage afresh" % (out, out))
         for name, text in texts.items():
             (out / ("%s.prototxt" % name)).write_text(text)
@@ -166,7 +169,8 @@ class Runner:
         out = self.layout.stage_dir(stage)
         if self.done(out):
             return
-        summary = self.train(stage, out, weights, self.layout.list_file("train"), self.layout.list_file("val"),
+        summary = self.train(stage, out, weights, self.layout.list_file("train"),
+                             self.layout.list_file("val"),
                              self.layout.final_weights(prev) if prev else None,
                              init=None if prev else self.mean_shape_bias)
         summary["solver"].net.save(str(out / "final.caffemodel"))
@@ -180,7 +184,8 @@ class Runner:
             raise StageError("--weights-json %s does not exist" % f)
         u = np.asarray(read_json(f).get("weights_u", []), dtype=np.float64)
         if u.shape != (n,) or not np.all(np.isfinite(u)) or np.any(u <= 0):
-            raise StageError("%s: 'weights_u' must hold %d finite positive weights, got %s" % (f, n, u.tolist()))
+            raise StageError("%s: 'weights_u' must hold %d finite positive weights, got %s" % (f, n,
+                                                                                               u.tolist()))
         return u
 
     # ------------------------------------------------------------------ stage 4
@@ -209,7 +214,8 @@ class Runner:
         for split, list_path in lists.items():
             chunks = [c.strip() for c in self.layout.list_file(split).read_text().splitlines() if c.strip()]
             written = []
-            for k, chunk in enumerate(tqdm(chunks, desc="features %s" % split, unit="chunk", file=sys.stderr)):
+            for k, chunk in enumerate(tqdm(chunks, desc="features %s" % split, unit="chunk",
+                                           file=sys.stderr)):
                 target = feat_dir / split / ("%05d.h5" % k)
                 written.append(str(target.resolve()))
                 if target.is_file():
@@ -244,7 +250,8 @@ class Runner:
             feature_seconds = read_json(clock)["seconds"] if clock.is_file() else 0.0
         per_cluster = {}
         for i, (name, _) in enumerate(self.scheme.clusters):
-            cmd = [sys.executable, "-m", "mcl_caffe.train.runner", "stage4", "--cluster", str(i)] + self._passthrough()
+            cmd = [sys.executable, "-m", "mcl_caffe.train.runner", "stage4", "--cluster",
+                   str(i)] + self._passthrough()
             t = time.time()
             rc = subprocess.call(cmd)
             if rc != 0:
@@ -257,7 +264,8 @@ class Runner:
 
     def _passthrough(self) -> list[str]:
         a = self.args
-        out = ["--dataset", a.dataset, "--profile", a.profile, "--runs", str(a.runs), "--stage4-path", a.stage4_path]
+        out = ["--dataset", a.dataset, "--profile", a.profile, "--runs", str(a.runs), "--stage4-path",
+               a.stage4_path]
         if a.data:
             out += ["--data", str(a.data)]
         if a.threads:
@@ -267,7 +275,8 @@ class Runner:
     def run_cluster(self, i: int):
         from mcl_caffe.core.weighting import multi_center_weights
         if not 0 <= i < self.scheme.n_clusters:
-            raise StageError("--cluster must be 0..%d for %s" % (self.scheme.n_clusters - 1, self.scheme.name))
+            raise StageError("--cluster must be 0..%d for %s" % (self.scheme.n_clusters - 1,
+                                                                 self.scheme.name))
         name, idx = self.scheme.clusters[i]
         weights = multi_center_weights(self.errors_of("stage3"), idx)
         out = self.layout.cluster_dir(i, name)
@@ -301,23 +310,27 @@ class Runner:
         from mcl_caffe.nets.stage_files import assembled_deploy_text
         self.require_stage("stage3", errors=True)
         clusters = self.scheme.clusters
-        finals = [self.layout.cluster_dir(i, name) / "final.caffemodel" for i, (name, _) in enumerate(clusters)]
+        finals = [self.layout.cluster_dir(i, name) / "final.caffemodel" for i, (name,
+                                                                                _) in enumerate(clusters)]
         for f in finals:
             if not f.is_file():
-                raise StageError("assemble needs %s, which is missing: run `%s` first" % (f, self.make_hint % "stage4"))
+                raise StageError("assemble needs %s, which is missing: run `%s` first" % (f,
+                        self.make_hint % "stage4"))
         out = self.layout.stage_dir("assemble")
         out.mkdir(parents=True, exist_ok=True)
         deploy = out / "deploy.prototxt"
         deploy.write_text(assembled_deploy_text(self.scheme))
         am = self.caffe.Net(str(deploy), str(self.layout.final_weights("stage3")), self.caffe.TEST)
         nets = [self.caffe.Net(str(deploy), str(f), self.caffe.TEST) for f in finals]
-        for name, blobs in am.params.items():  # the shared layers were fixed in stage 4: check they still match
+        # the shared layers were fixed in stage 4: check they still match
+        for name, blobs in am.params.items():
             if name == "fc":
                 continue
             for k, blob in enumerate(blobs):
                 for f, net in zip(finals, nets):
                     if not np.array_equal(net.params[name][k].data, blob.data):
-                        raise StageError("%s: shared layer %s differs from WM's; stage 4 must keep it fixed" % (f, name))
+                        raise StageError("%s: shared layer %s differs from WM's; stage 4 must keep it fixed"
+                                         % (f, name))
         w, b = splice([n.params["fc"][0].data for n in nets], [n.params["fc"][1].data for n in nets],
                       [idx for _, idx in clusters])
         am.params["fc"][0].data[...] = w
@@ -338,7 +351,8 @@ class Runner:
         from mcl_caffe.core.run_layout import read_json
         meta_path = self.layout.data / "meta.json"
         if not meta_path.is_file():
-            raise StageError("assemble needs the training data's %s (its crop rule), which is missing" % meta_path)
+            raise StageError("assemble needs the training data's %s (its crop rule), which is missing"
+                             % meta_path)
         crop = read_json(meta_path).get("crop", {})
         if "crop_scale" not in crop:
             raise StageError("%s has no crop.crop_scale entry; regenerate the data with `%s`"

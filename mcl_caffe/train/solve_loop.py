@@ -134,7 +134,8 @@ def solve(solver_path: Path, stage_dir: Path, loss_of: Callable[[object], float]
         it, state, _ = existing[-1]
         solver.restore(str(state))
         rows = _read_log(log_path, it)
-        print("%s: resuming from %s (iteration %d of %d)" % (label, state, it, param.max_iter), file=sys.stderr)
+        print("%s: resuming from %s (iteration %d of %d)" % (label, state, it, param.max_iter),
+              file=sys.stderr)
     elif init is not None:
         init(solver)
     elapsed0 = float(rows[-1]["elapsed_s"]) if rows else 0.0
@@ -159,7 +160,8 @@ def solve(solver_path: Path, stage_dir: Path, loss_of: Callable[[object], float]
             log.close()
             bar.close()
             newest = snapshots(snap_dir)
-            print("\n%s: STOPPED: non-finite loss (%r) at iteration %d. This process must not step, snapshot or "
+            print("\n%s: STOPPED: non-finite loss (%r) at iteration %d. This process must not step, snapshot "
+                  "or "
                   "save again (a NaN step corrupts Caffe's heap), so it exits now. Last good snapshot: %s. "
                   "Run the same target again to resume from it; if it recurs, lower base_lr."
                   % (label, loss, solver.iter, newest[-1][1] if newest else "none (restart the stage)"),
@@ -170,12 +172,14 @@ def solve(solver_path: Path, stage_dir: Path, loss_of: Callable[[object], float]
             log.close()
             bar.close()
             newest = snapshots(snap_dir)
-            print("\n%s: STOPPED: diverging at iteration %d: %s. Nothing was saved after this point. Last good "
+            print("\n%s: STOPPED: diverging at iteration %d: %s. Nothing was saved after this point. Last "
+                  "good "
                   "snapshot: %s. Run the same target again to resume from it; if it recurs, lower base_lr."
                   % (label, solver.iter, reason, newest[-1][1] if newest else "none (restart the stage)"),
                   file=sys.stderr, flush=True)
             os._exit(EXIT_DIVERGED)
-        writer.writerow({"iter": solver.iter, "loss": "%.6g" % loss, "lr": "%.6g" % lr, "elapsed_s": "%.2f" % elapsed})
+        writer.writerow({"iter": solver.iter, "loss": "%.6g" % loss, "lr": "%.6g" % lr,
+                         "elapsed_s": "%.2f" % elapsed})
         bar.update(1)
         bar.set_postfix(loss="%.4f" % loss, lr="%.2g" % lr, refresh=False)
         if solver.iter % snapshot_every == 0 or solver.iter == param.max_iter:

@@ -11,7 +11,7 @@ from mcl_caffe.caffe_import import load_caffe
 
 caffe = load_caffe()
 from caffe import layers as L  # noqa: E402
-from conftest import ROOT
+from conftest import ROOT  # noqa: E402
 
 
 
@@ -47,7 +47,8 @@ def test_cli_writes_markdown_and_json(tmp_path):
         f["d"] = np.full(64, 15.0, dtype=np.float32)
     (tmp_path / "aflw" / "train.txt").write_text(str(h5) + "\n")
     out = tmp_path / "out"
-    res = subprocess.run([sys.executable, str(ROOT / "tools" / "bench_train.py"), "--data-root", str(tmp_path),
+    res = subprocess.run([sys.executable, str(ROOT / "tools" / "bench_train.py"), "--data-root",
+                          str(tmp_path),
                           "--points", "5", "--iters", "2", "--warmup", "1", "--passes", "1", "--threads", "1",
                           "--out-dir", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
@@ -63,7 +64,9 @@ def test_cli_writes_markdown_and_json(tmp_path):
     assert "| 5 points |" in md and "| Convolution | 9 |" in md
 
     # a missing data set is named, with the command that makes it
-    missing = subprocess.run([sys.executable, str(ROOT / "tools" / "bench_train.py"), "--data-root", str(tmp_path),
-                              "--points", "68", "--out-dir", str(out)], cwd=ROOT, capture_output=True, text=True,
+    missing = subprocess.run([sys.executable, str(ROOT / "tools" / "bench_train.py"), "--data-root",
+                              str(tmp_path),
+                              "--points", "68", "--out-dir", str(out)], cwd=ROOT, capture_output=True,
+                                  text=True,
                              timeout=600)
     assert missing.returncode == 2 and "make data DATASET=300w" in missing.stderr

@@ -3,7 +3,8 @@ import numpy as np
 import pytest
 
 from mcl_caffe.core.landmarks import get_scheme
-from mcl_caffe.core.weighting import (ALPHA, cluster_point_weights, error_proportional_weights, multi_center_weights,
+from mcl_caffe.core.weighting import (ALPHA, cluster_point_weights, error_proportional_weights,
+                                      multi_center_weights,
                                  perturbed_weights)
 
 ERRORS = np.array([0.05, 0.07, 0.06, 0.09, 0.08])

@@ -44,18 +44,22 @@ def aflw_test():
 # |NME change| <= 3 % of the FP32 NME. For the points, if INT8 adds a perturbation of size s (in d) to a point
 # whose FP32 error is e, the expected error becomes about sqrt(e^2 + s^2) = e (1 + s^2 / 2e^2); keeping that
 # growth within the same 3 % bounds the mean INT8-vs-FP32 shift by sqrt(2 * 0.03) = 0.245 of the FP32 NME.
-# Measured on the smoke model (all 2,995 AFLW test faces; pytest -rP tests/test_quantize.py prints them): change
-# 0.9 % of the NME, shift 0.13 of it; with a broken calibration (patches x 0.05 / all zero): change 50 % / 61 %,
+# Measured on the smoke model (all 2,995 AFLW test faces; pytest -rP tests/test_quantize.py prints them):
+# change
+# 0.9 % of the NME, shift 0.13 of it; with a broken calibration (patches x 0.05 / all zero): change 50 % /
+# 61 %,
 # shift 1.30 / 1.39.
 INT8_MAX_RELATIVE_NME_CHANGE = 0.03
 
 
 def int8_within_promise(stats: dict) -> list[str]:
-    """The ways an INT8-vs-FP32 comparison (mcl_caffe.deploy.quantize.compare) breaks the promise; [] if it keeps it."""
+    """The ways an INT8-vs-FP32 comparison (mcl_caffe.deploy.quantize.compare) breaks the promise; [] if it
+    keeps it."""
     r = INT8_MAX_RELATIVE_NME_CHANGE
     broken = []
     if abs(stats["nme_change"]) > r * stats["nme_fp32"]:
-        broken.append("NME %.4f -> %.4f changes by more than %g of it" % (stats["nme_fp32"], stats["nme_int8"], r))
+        broken.append("NME %.4f -> %.4f changes by more than %g of it" % (stats["nme_fp32"],
+                                                                          stats["nme_int8"], r))
     if stats["int8_vs_fp32_mean_shift"] > np.sqrt(2 * r) * stats["nme_fp32"]:
         broken.append("INT8 moves the points by %.4f d on average, more than %.3f x the FP32 NME %.4f"
                       % (stats["int8_vs_fp32_mean_shift"], np.sqrt(2 * r), stats["nme_fp32"]))

@@ -1,4 +1,5 @@
-"""mcl_caffe.evaluation.error_breakdown: signed offsets, the oracle offset removal, the yaw proxy and its groups."""
+"""mcl_caffe.evaluation.error_breakdown: signed offsets, the oracle offset removal, the yaw proxy and its
+groups."""
 
 import numpy as np
 import pytest

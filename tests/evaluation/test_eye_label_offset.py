@@ -1,4 +1,5 @@
-"""The model-free eye-label check (mcl_caffe/evaluation/eye_label_offset.py): synthetic eyes with known label shifts,
+"""The model-free eye-label check (mcl_caffe/evaluation/eye_label_offset.py): synthetic eyes with known label
+shifts,
 the resampling's pixel convention, and the tool on the shared MTFL/AFLW and 300-W data."""
 
 import json
@@ -111,7 +112,8 @@ def test_tool_on_shared_aflw_and_300w(tmp_path):
     res = run_tool("--dataset", "300w", "--splits", "train", "val", "--json", str(out))
     assert res.returncode == 0, res.stderr[-2000:]
     doc = json.loads(out.read_text())
-    # sources with at least 50 validation faces (HELEN 85, LFPW 78; AFW has 38, too few for its standard error)
+    # sources with at least 50 validation faces (HELEN 85, LFPW 78; AFW has 38, too few for its standard
+    # error)
     for src in ("helen", "lfpw"):
         a, b = doc["splits"]["train"][src], doc["splits"]["val"][src]
         assert b["faces"] >= 50

@@ -32,7 +32,8 @@ from conftest import SHARED_DATA
 DATA = SHARED_DATA
 assert DATA.is_dir(), "these tests read the real faces in %s (../shared/data next to the clone)" % DATA
 N_IMAGES = 12
-VAL_STRIDE = 16  # every 16th of the 201 validation faces: AFW, HELEN and LFPW alike, not just the first AFW ones
+# every 16th of the 201 validation faces: AFW, HELEN and LFPW alike, not just the first AFW ones
+VAL_STRIDE = 16
 
 
 @pytest.fixture(scope="module")

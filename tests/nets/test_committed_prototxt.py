@@ -10,7 +10,8 @@ FILES = generate()
 
 
 def test_committed_files_match_generators():
-    on_disk = {str(p.relative_to(ROOT)) for sub in ("prototxt", "solvers") for p in (ROOT / sub).rglob("*.prototxt")}
+    on_disk = {str(p.relative_to(ROOT)) for sub in ("prototxt",
+                                                    "solvers") for p in (ROOT / sub).rglob("*.prototxt")}
     assert on_disk == set(FILES), "run `make prototxt` and commit: missing %s, stale %s" % (
         sorted(set(FILES) - on_disk)[:5], sorted(on_disk - set(FILES))[:5])
     for rel, text in FILES.items():
@@ -45,6 +46,7 @@ def test_paper_solver_has_the_papers_settings():
     text_format.Merge(FILES["solvers/aflw/paper/stage3.prototxt"], fine)
     assert (pre.base_lr, pre.max_iter, pre.stepsize, pre.gamma) == pytest.approx((0.02, 180000, 30000, 0.3))
     assert (fine.base_lr, fine.max_iter, fine.stepsize) == pytest.approx((0.001, 60000, 30000))
-    assert (pre.momentum, pre.weight_decay, pre.type, pre.lr_policy) == (pytest.approx(0.9), pytest.approx(0.0005),
+    assert (pre.momentum, pre.weight_decay, pre.type, pre.lr_policy) == (pytest.approx(0.9),
+                                                                         pytest.approx(0.0005),
                                                                          "SGD", "step")
     assert "batch_size: 64" in FILES["prototxt/aflw/stage1_train.prototxt"]

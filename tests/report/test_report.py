@@ -1,4 +1,5 @@
-"""The evaluation report (`make report`), the left-eye occlusion (Table VII) and the perturbation tool (Fig. 7).
+"""The evaluation report (`make report`), the left-eye occlusion (Table VII) and the perturbation tool (Fig.
+7).
 
 The report is rendered from a tiny run built here: 50 real AFLW test faces (tools/make_data.py --limit 50
 --no-augment from ../shared/data/mtfl-full) and random-weight Caffe models in the runner's layout (BM, WM, one
@@ -311,7 +312,8 @@ def test_validation_versus_test_breakdown_equals_an_independent_evaluation(tiny,
         yaw = np.einsum("ij,ij->i", gt[:, 2] - (gt[:, 0] + gt[:, 1]) / 2, axis) / d2
         assert b["mean_abs_yaw"] == pytest.approx(np.abs(yaw).mean(), rel=1e-9)
         assert [g["faces"] for g in b["yaw_groups"]] == [
-            int(((np.abs(yaw) >= lo) & (np.abs(yaw) < hi)).sum()) for lo, hi in ((0, 0.1), (0.1, 0.2), (0.2, 0.3))
+            int(((np.abs(yaw) >= lo) & (np.abs(yaw) < hi)).sum()) for lo, hi in ((0, 0.1), (0.1, 0.2), (0.2,
+                                                                                                        0.3))
         ] + [int((np.abs(yaw) >= 0.3).sum())]
         rows[name] = "| %s | %d | %.2f | %.2f | %.3f |" % (
             {"val": "validation", "test": "test"}[name],
@@ -339,7 +341,8 @@ def test_per_cluster_table_shows_each_cluster_model_and_am_equals_them_on_their_
         )  # Eq. 2: AM = cluster model there
         assert res["WM"]["per_cluster"][name] != pytest.approx(own)
     assert (
-        "| cluster (points, 1-based) | WM | left_eye model | right_eye model | nose model | mouth model | AM |"
+        "| cluster (points, 1-based) | WM | left_eye model | right_eye model | nose model | mouth model | AM "
+            "|"
         in made["md"]
     )
     rows = {
@@ -519,11 +522,13 @@ def test_perturb_dry_run_and_eval_only(tiny, made, tmp_path):
         assert (base.root / "perturb" / "fig7.png").is_file()
         from mcl_caffe.report.report import make_report
 
-        r = make_report("aflw", "smoke", tiny["data"], tiny["runs"], out_dir=tmp_path / "report", threads=REPORT_THREADS)
+        r = make_report("aflw", "smoke", tiny["data"], tiny["runs"], out_dir=tmp_path / "report",
+                        threads=REPORT_THREADS)
         assert "| 0.20 | %.2f |" % rows[0.2]["mean_error"] in r["markdown"]
         assert "| 0.40 | — | — | no | — |" in r["markdown"]
         assert rows[0.2]["train_seconds"] == 125.0  # stage 2 + stage 3
-        assert "| 0.20 | %.2f | %.2f | yes | 2:05 |" % (rows[0.2]["mean_error"], rows[0.2]["failure_rate"]) in (
+        assert "| 0.20 | %.2f | %.2f | yes | 2:05 |" % (rows[0.2]["mean_error"],
+                                                        rows[0.2]["failure_rate"]) in (
             r["markdown"]
         )
         assert "`make perturb DATASET=aflw PROFILE=smoke PERTURB_PROFILE=smoke`" in r["markdown"]
@@ -534,7 +539,8 @@ def test_perturb_dry_run_and_eval_only(tiny, made, tmp_path):
         ) in r["markdown"]
         # the plot is copied beside REPORT.md and linked by its name, so the report folder stands alone
         assert "![WM error against delta](fig7.png)" in r["markdown"]
-        assert (tmp_path / "report" / "fig7.png").read_bytes() == (base.root / "perturb" / "fig7.png").read_bytes()
+        fig7 = (base.root / "perturb" / "fig7.png").read_bytes()
+        assert (tmp_path / "report" / "fig7.png").read_bytes() == fig7
         assert (
             json.loads((tmp_path / "report" / "REPORT.json").read_text())["perturbation"]["train_profile"]
             == "smoke"

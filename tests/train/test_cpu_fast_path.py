@@ -1,6 +1,7 @@
 """The fast CPU layers of the patched Caffe (tools/caffe_patches/0002, 0003) compute what the stock code does.
 
-CAFFE_CPU_PATH=stock, read by the layers at every forward pass, selects the stock per-image convolution and the
+CAFFE_CPU_PATH=stock, read by the layers at every forward pass, selects the stock per-image convolution and
+the
 stock BatchNorm in the same build, so both paths run here on the same weights and batches. No mocks.
 
 With one image per batch the batched convolution makes exactly the stock GEMM calls (same shapes, same
@@ -25,21 +26,25 @@ from mcl_caffe.train.shape_init import mean_shape_of_list, set_mean_shape_bias
 
 caffe = load_caffe()
 from caffe import layers as L  # noqa: E402
-from conftest import ROOT, SHARED_DATA
+from conftest import ROOT, SHARED_DATA  # noqa: E402
 
 SHARED = SHARED_DATA / "mtfl"
 
-# Float32 unit roundoff u = 2^-24 = 6e-8. Reordering a sum of n terms moves it by about u * log2(n) * sum|terms|
+# Float32 unit roundoff u = 2^-24 = 6e-8. Reordering a sum of n terms moves it by about u * log2(n) *
+# sum|terms|
 # for the blocked/pairwise orders used here (n up to 64 * 2,500 = 1.6e5, log2 n = 17: ~1e-6 of sum|terms|).
 # One forward + backward pass chains about 40 such reductions (the convolutions and the BatchNorm statistics
-# of 9 conv blocks, forward and backward): 1e-6 * 40 = 4e-5, below RTOL = 1e-4, for values of the size of their
+# of 9 conv blocks, forward and backward): 1e-6 * 40 = 4e-5, below RTOL = 1e-4, for values of the size of
+# their
 # blob (the training test below compares single steps from the same state, so nothing compounds over steps);
 # an element much smaller than its blob's largest is compared at that scale (ATOL = RTOL * max|blob|), because
 # its error comes from sums of terms of the blob's size, not of its own.
 RTOL = 1e-4
-# A step's update is a gradient, and a gradient is a sum in which an activation within rounding of a ReLU's (or
+# A step's update is a gradient, and a gradient is a sum in which an activation within rounding of a ReLU's
+# (or
 # a max-pool's) threshold switches a whole term on or off: the smallest sum here runs over 16 images x 7 x 7 =
-# 784 positions, so one switched term moves it by up to 1/784 = 0.13 % of its terms' size. UPDATE_RTOL allows a
+# 784 positions, so one switched term moves it by up to 1/784 = 0.13 % of its terms' size. UPDATE_RTOL
+# allows a
 # few such switches per blob (measured while writing the test: at most 0.26 %, for the updates of the Scale
 # layers' weights; the loss of every step agrees to 6e-7).
 UPDATE_RTOL = 1e-2
@@ -126,7 +131,8 @@ def test_conv_and_batchnorm_match_the_stock_code(tmp_path, monkeypatch):
     _close(fast["bn1_stats"], stock["bn1_stats"], "bn1 running statistics")
     for key in ("conv1_diff0", "conv2_diff0"):
         _close(fast[key], stock[key], key)
-    # conv1's bias gradient is a sum that cancels to ~0 (bn1 subtracts the batch mean): what is left is rounding,
+    # conv1's bias gradient is a sum that cancels to ~0 (bn1 subtracts the batch mean): what is left is
+    # rounding,
     # to be compared at the scale of the terms summed, sum |d loss / d conv1| per channel
     terms = np.abs(stock["conv1_top_diff"]).sum(axis=(0, 2, 3)).max()
     _close(fast["conv1_diff1"], stock["conv1_diff1"], "conv1 bias gradient", scale=terms)
@@ -157,7 +163,8 @@ def real_patches(tmp_path_factory):
     if not SHARED.is_dir():
         pytest.fail("the shared MTFL data is missing at %s" % SHARED)
     out = tmp_path_factory.mktemp("numerics-data")
-    res = subprocess.run([sys.executable, "tools/make_data.py", "--dataset", "aflw", "--data-root", str(SHARED),
+    res = subprocess.run([sys.executable, "tools/make_data.py", "--dataset", "aflw", "--data-root",
+                          str(SHARED),
                           "--out", str(out), "--limit", "300", "--rotations", "2", "--jitters", "1"],
                          cwd=ROOT, capture_output=True, text=True, timeout=600)
     assert res.returncode == 0, res.stderr
@@ -174,7 +181,8 @@ def _stage1_solver(listfile, work, batch):
     # read the patches in file order instead, so that both see the same batches
     assert text.count("shuffle: true") == 1
     (work / "train.prototxt").write_text(text.replace("shuffle: true", "shuffle: false"))
-    sp = solvergen.solver_param(solvergen.get_profile("cpu"), True, str(work / "train.prototxt"), str(work / "s"))
+    sp = solvergen.solver_param(solvergen.get_profile("cpu"), True, str(work / "train.prototxt"),
+                                str(work / "s"))
     (work / "solver.prototxt").write_text(solvergen.solver_text(sp))
     solver = caffe.get_solver(str(work / "solver.prototxt"))
     set_mean_shape_bias(solver.net, mean_shape_of_list(listfile))
@@ -182,7 +190,8 @@ def _stage1_solver(listfile, work, batch):
 
 
 def _params(net):
-    return {"%s/%d" % (name, k): b.data.copy() for name, blobs in net.params.items() for k, b in enumerate(blobs)}
+    return {"%s/%d" % (name, k): b.data.copy() for name, blobs in net.params.items() for k,
+            b in enumerate(blobs)}
 
 
 def test_twenty_training_steps_agree_with_the_stock_path(real_patches, tmp_path, monkeypatch):
@@ -222,7 +231,8 @@ def test_twenty_training_steps_agree_with_the_stock_path(real_patches, tmp_path,
         for key in b:
             what = "step %d %s" % (it + 1, key)
             if key.startswith("conv") and key.endswith("/1"):
-                # a convolution's bias in front of BatchNorm gets a zero gradient in exact arithmetic (BN removes
+                # a convolution's bias in front of BatchNorm gets a zero gradient in exact arithmetic (BN
+                # removes
                 # the batch mean): it holds rounding (~1e-8), compared at the scale of the layer's weights
                 _close(a[key], b[key], what, scale=np.abs(b[key[:-1] + "0"]).max())
                 continue
