@@ -45,10 +45,10 @@ def main():
     from mcl_caffe.nets import netgen
     from mcl_caffe.train import shape_init
     from mcl_caffe.nets import solvergen
-    from mcl_caffe.train.predict import read_list
+    from mcl_caffe.data.h5_writer import read_arrays
     from mcl_caffe.train.solve_loop import solve, weighted_loss
 
-    labels = read_list(args.train_list, keys=("label", "d"))
+    labels = read_arrays(args.train_list, keys=("label", "d"))
     mean = shape_init.mean_shape(labels["label"])
     print("mean-shape loss of %s: %.4f" % (args.train_list, shape_init.mean_shape_loss(labels["label"],
                                                                                        labels["d"])))

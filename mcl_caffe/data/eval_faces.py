@@ -121,10 +121,10 @@ def real_crops(
 
 def crops_from_list(list_file, scheme) -> CropSet:
     """A prepared Caffe HDF5 list (data, label, d; e.g. data/<dataset>/test.txt) as a CropSet."""
-    from mcl_caffe.train.predict import read_list
+    from mcl_caffe.data.h5_writer import read_arrays
 
     s = get_scheme(scheme) if isinstance(scheme, (str, int)) else scheme
-    a = read_list(list_file, keys=("data", "label", "d"))
+    a = read_arrays(list_file, keys=("data", "label", "d"))
     pts = a["label"].reshape(len(a["label"]), -1, 2).astype(np.float64)
     if pts.shape[1] != s.n_points:
         raise ValueError("%s holds %d points per face, the model %d" % (list_file, pts.shape[1], s.n_points))

@@ -64,3 +64,19 @@ def write_split(out_dir, split: str, arrays: dict, chunk_size: int = DEFAULT_CHU
 
 def read_list(list_path) -> list[Path]:
     return [Path(line.strip()) for line in Path(list_path).read_text().splitlines() if line.strip()]
+
+
+def read_arrays(list_file: str | Path, keys=("data", "label", "d")) -> dict[str, np.ndarray]:
+    """Concatenate the given datasets over every chunk file named in a Caffe HDF5 list file."""
+    list_file = Path(list_file)
+    if not list_file.is_file():
+        raise FileNotFoundError("HDF5 list file %s does not exist" % list_file)
+    files = [line.strip() for line in list_file.read_text().splitlines() if line.strip()]
+    if not files:
+        raise ValueError("HDF5 list file %s names no files" % list_file)
+    parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
+    for name in files:
+        with h5py.File(name, "r") as f:
+            for k in keys:
+                parts[k].append(f[k][...])
+    return {k: np.concatenate(v) for k, v in parts.items()}

@@ -39,16 +39,16 @@ class TestSet:
 
 def load_test_set(data_dir: Path, split: str = "test") -> TestSet:
     """The prepared faces of one split (<data>/<split>.txt): 'test', or 'val' for the error breakdown."""
-    from mcl_caffe.train.predict import read_list
+    from mcl_caffe.data.h5_writer import read_arrays
 
     list_file = Path(data_dir) / ("%s.txt" % split)
     if not list_file.is_file():
         raise SystemExit("report: no %s list at %s: run `make data` for this dataset first" % (split,
                                                                                                list_file))
-    a = read_list(list_file, keys=("data", "label", "d"))
+    a = read_arrays(list_file, keys=("data", "label", "d"))
     n = len(a["d"])
     try:
-        index = read_list(list_file, keys=("index",))["index"].astype(np.int64)
+        index = read_arrays(list_file, keys=("index",))["index"].astype(np.int64)
     except KeyError:
         index = np.full(n, -1, np.int64)
     sources = [""] * n

@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
 
 from mcl_caffe.caffe_import import load_caffe
+from mcl_caffe.data.h5_writer import read_arrays
 
 
 @dataclass
@@ -18,24 +18,8 @@ class HDF5Set:
     d: np.ndarray      # (N,) float32, patch pixels
 
 
-def read_list(list_file: str | Path, keys=("data", "label", "d")) -> dict[str, np.ndarray]:
-    """Concatenate the given datasets over every chunk file named in a Caffe HDF5 list file."""
-    list_file = Path(list_file)
-    if not list_file.is_file():
-        raise FileNotFoundError("HDF5 list file %s does not exist" % list_file)
-    files = [line.strip() for line in list_file.read_text().splitlines() if line.strip()]
-    if not files:
-        raise ValueError("HDF5 list file %s names no files" % list_file)
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in keys}
-    for name in files:
-        with h5py.File(name, "r") as f:
-            for k in keys:
-                parts[k].append(f[k][...])
-    return {k: np.concatenate(v) for k, v in parts.items()}
-
-
 def read_set(list_file: str | Path) -> HDF5Set:
-    arrays = read_list(list_file)
+    arrays = read_arrays(list_file)
     return HDF5Set(arrays["data"], arrays["label"], arrays["d"])
 
 

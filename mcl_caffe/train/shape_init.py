@@ -23,9 +23,9 @@ def mean_shape(labels: np.ndarray) -> np.ndarray:
 
 def mean_shape_of_list(list_file: str | Path) -> np.ndarray:
     """The mean training shape of a Caffe HDF5 list."""
-    from mcl_caffe.train.predict import read_list
+    from mcl_caffe.data.h5_writer import read_arrays
 
-    return mean_shape(read_list(list_file, keys=("label",))["label"])
+    return mean_shape(read_arrays(list_file, keys=("label",))["label"])
 
 
 def mean_shape_loss(labels: np.ndarray, d: np.ndarray) -> float:
