@@ -9,6 +9,11 @@ def _pct(x, nd=2):
     return "—" if x is None else ("%.*f" % (nd, 100 * x))
 
 
+def heading(title: str) -> list[str]:
+    """A second-level section heading with a blank line on each side."""
+    return ["", "## " + title, ""]
+
+
 def _table(header: list[str], rows: list[list[str]], align: list[str] | None = None) -> str:
     align = align or ["---"] + ["---:"] * (len(header) - 1)
     lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(align) + " |"]

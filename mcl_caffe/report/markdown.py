@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from mcl_caffe.report import paper_figures as P
 from mcl_caffe.evaluation.evaluate import MAIN_MODELS
-from mcl_caffe.report.fmt import _f, _hms, _pct, _table
+from mcl_caffe.report.fmt import heading, _f, _hms, _pct, _table
 from mcl_caffe.report.sections import (cluster_section, occlusion_section, perturbation_section,
                                        render_breakdown)
 
@@ -46,12 +46,11 @@ def intro_section(ctx: dict) -> list[str]:
     L.append("**Test set:** %s" % ctx["test_statement"])
     L.append("")
     L.append(
-        "All errors are in percent of the ground-truth eye-centre distance d (%s), as in the paper: "
-        "NME of a face = mean over its landmarks of ||p_j - g_j|| / d; *error* = mean NME over the test "
-            "faces; "
+        "All errors are in percent of the ground-truth eye-centre distance d (%s), as in the paper: NME of a "
+        "face = mean over its landmarks of ||p_j - g_j|| / d; *error* = mean NME over the test faces; "
         "*failure* = percent of faces with NME > 10 %%. Measured on the 50x50 test patches: the patch is a "
-        "crop by scaling and shifting only (no rotation for test faces), so the NME equals the NME in "
-        "image coordinates." % ctx["d_definition"]
+        "crop by scaling and shifting only (no rotation for test faces), so the NME equals the NME in image "
+        "coordinates." % ctx["d_definition"]
     )
     missing = [k for k in MAIN_MODELS if k not in res]
     if missing:
@@ -64,11 +63,7 @@ def main_section(ctx: dict) -> list[str]:
     """Tables III and VI: BM, WM and AM against the paper, extra test lists, CED, breakdown."""
     ds, scheme, res = ctx["dataset"], ctx["scheme"], ctx["results"]
     paper_set = P.PAPER_TEST_SET.get(ds, "?")
-    L = []
-    # Table VI / III
-    L.append("")
-    L.append("## BM, WM and AM (format of Tables III and VI)")
-    L.append("")
+    L = heading("BM, WM and AM (format of Tables III and VI)")
     pv = P.TABLE_VI.get(ds, {})
     rows = []
     for k in MAIN_MODELS:
@@ -131,23 +126,15 @@ def main_section(ctx: dict) -> list[str]:
 
 def training_section(ctx: dict) -> list[str]:
     """The data, the training profile, the time per stage, the loss plot and the files."""
-    L = []
-    # data, profile, times
-    L.append("")
-    L.append("## Data")
-    L.append("")
+    L = heading("Data")
     L.extend(ctx["data_lines"])
-    L.append("")
-    L.append("## Training profile and time per stage")
-    L.append("")
+    L.extend(heading("Training profile and time per stage"))
     ps = ctx["profile_settings"]
     if ps:
         L.append(
             "Profile `%s`: pre-training %d iterations (lr 0.02), each fine-tuning step %d iterations (lr "
-                "0.001), "
-            "lr x %.1f every %d iterations, SGD batch %d, momentum %.1f, weight decay %g. The paper: 180,000 "
-                "/ "
-            "60,000 iterations, lr x 0.3 every 30,000."
+            "0.001), lr x %.1f every %d iterations, SGD batch %d, momentum %.1f, weight decay %g. The paper: "
+            "180,000 / 60,000 iterations, lr x 0.3 every 30,000."
             % (
                 ps["name"],
                 ps["pretrain_iter"],
@@ -188,11 +175,9 @@ def training_section(ctx: dict) -> list[str]:
     L.append("")
     L.append(
         "Times from each stage's `stage.json` (`train_seconds`; stage 4: `feature_seconds` and each "
-            "cluster's "
-        "`train_seconds`, with the wall time of its child process from `cluster_seconds`). They are "
-            "wall-clock "
-        "seconds of the training loops on the machine that ran them, so other jobs running beside them make "
-        "them longer."
+        "cluster's `train_seconds`, with the wall time of its child process from `cluster_seconds`). They "
+        "are wall-clock seconds of the training loops on the machine that ran them, so other jobs running "
+        "beside them make them longer."
     )
     if ctx.get("loss_png"):
         L.append("")
@@ -202,9 +187,7 @@ def training_section(ctx: dict) -> list[str]:
             "Training loss (Eq. 4 with each stage's u_j; faint: every iteration, solid: moving average). The "
             "stages weight the landmarks differently, so their losses are not comparable with each other."
         )
-    L.append("")
-    L.append("## Files")
-    L.append("")
+    L.extend(heading("Files"))
     L.append(
         "`REPORT.json` (every number above, in percent), `per_face_nme.csv` (each test face's NME under each "
         "model, in percent), the PNGs next to this file."

@@ -9,7 +9,7 @@ import numpy as np
 from mcl_caffe.evaluation import occlusion as O
 from mcl_caffe.report import paper_figures as P
 from mcl_caffe.evaluation.evaluate import cluster_key
-from mcl_caffe.report.fmt import _f, _hms, _pct, _ranges, _signed, _table
+from mcl_caffe.report.fmt import heading, _f, _hms, _pct, _ranges, _signed, _table
 
 
 def render_breakdown(bd: dict, scheme) -> list[str]:
@@ -19,13 +19,11 @@ def render_breakdown(bd: dict, scheme) -> list[str]:
     names = {"val": "validation", "test": "test"}
     L.append(
         "Model %s on the %s faces (`mcl_caffe/evaluation/error_breakdown.py`). The views, in order: the "
-            "error, the "
-        "error after subtracting each landmark's mean signed offset on that set (an oracle that uses the "
-            "ground "
-        "truth: a diagnostic, not a result), the mean signed offset of each cluster, and the error by pose. "
-        "Pose is a yaw proxy from the ground truth: the nose tip's offset from the eyes' midpoint along the "
-            "eye "
-        "axis, in units of d (0: frontal)." % (bd["model"], " and ".join(names[k] for k in sets))
+        "error, the error after subtracting each landmark's mean signed offset on that set (an oracle that "
+        "uses the ground truth: a diagnostic, not a result), the mean signed offset of each cluster, and the "
+        "error by pose. Pose is a yaw proxy from the ground truth: the nose tip's offset from the eyes' "
+        "midpoint along the eye axis, in units of d "
+        "(0: frontal)." % (bd["model"], " and ".join(names[k] for k in sets))
     )
     L.append("")
     rows = [
@@ -42,7 +40,6 @@ def render_breakdown(bd: dict, scheme) -> list[str]:
         _table(
             ["faces", "n", "error", "error, mean offsets removed (oracle)", "mean abs yaw proxy"],
             rows,
-            ["---", "---:", "---:", "---:", "---:"],
         )
     )
     L.append("")
@@ -61,10 +58,10 @@ def render_breakdown(bd: dict, scheme) -> list[str]:
     L.append(_table(head, rows))
     L.append("")
     L.append(
-        "Mean signed offset, prediction minus ground truth, in percent of d (x to the image's right, y "
-            "down). "
-        "A shift that every cluster shares points to a difference in labelling or cropping conventions "
-        "between the sets; a shift at some clusters only, to a difference in how they were annotated."
+        "Mean signed offset, prediction minus ground truth, in percent of d (x to the image's right, "
+        "y down). A shift that every cluster shares points to a difference in labelling or cropping "
+        "conventions between the sets; a shift at some clusters only, to a difference in how they were "
+        "annotated."
     )
     L.append("")
     head = ["abs yaw proxy"]
@@ -100,14 +97,11 @@ def render_breakdown(bd: dict, scheme) -> list[str]:
     L.append("")
     return L
 
+
 def cluster_section(ctx: dict) -> list[str]:
     """Table IV: the error of each cluster's landmarks under WM, each cluster model and AM."""
     ds, scheme, res = ctx["dataset"], ctx["scheme"], ctx["results"]
-    L = []
-    # Table IV
-    L.append("")
-    L.append("## Error of each cluster's landmarks (format of Table IV)")
-    L.append("")
+    L = heading("Error of each cluster's landmarks (format of Table IV)")
     cols = ["WM"] + [cluster_key(n) for n, _ in scheme.clusters] + ["AM"]
     cols = [c for c in cols if c in res]
     if not cols:
@@ -138,8 +132,7 @@ def cluster_section(ctx: dict) -> list[str]:
         L.append("")
         note = (
             "Rows: clusters; columns: WM, each cluster's stage-4 model (WM's shared layers with that "
-                "cluster's "
-            "shape prediction layer) and, as an extra, AM. Bold: the lowest error of the row."
+            "cluster's shape prediction layer) and, as an extra, AM. Bold: the lowest error of the row."
         )
         if with_paper:
             note += (
@@ -158,11 +151,7 @@ def cluster_section(ctx: dict) -> list[str]:
 def occlusion_section(ctx: dict) -> list[str]:
     """Table VII: the left-eye occlusion."""
     ds, occ = ctx["dataset"], ctx["occlusion"]
-    L = []
-    # Table VII
-    L.append("")
-    L.append("## Left-eye occlusion (Section IV-D, format of Table VII)")
-    L.append("")
+    L = heading("Left-eye occlusion (Section IV-D, format of Table VII)")
     oc = ctx["occlusion_settings"]
     if not occ:
         L.append("Needs WM and/or AM; not trained yet.")
@@ -210,9 +199,8 @@ def occlusion_section(ctx: dict) -> list[str]:
         L.append(
             "%d of the %d test faces (%.0f %%, seed %d) have the tight box of their left-eye cluster's "
             "ground-truth points (%s, 1-based) filled with gray 128 (normalised value 0) in the 50x50 "
-                "patch%s. "
-            "The first four columns are means over all test faces, as in the paper; the last two over the "
-            "occluded faces only (extra). %s"
+            "patch%s. The first four columns are means over all test faces, as in the paper; the last two "
+            "over the occluded faces only (extra). %s"
             % (
                 oc["faces"],
                 ctx["n_test"],
@@ -228,11 +216,9 @@ def occlusion_section(ctx: dict) -> list[str]:
                 (
                     "In parentheses: the paper's Table VII (COFW)."
                     if with_paper
-                    else "The paper reports this experiment on COFW only (Table VII), so there are no paper "
-                         "figures "
-                    "here; for reference, on COFW: WM %.2f -> %.2f (left eye), %.2f -> %.2f (others); AM "
-                        "%.2f -> "
-                    "%.2f, %.2f -> %.2f."
+                    else "The paper reports this experiment on COFW only (Table VII), so there are no "
+                    "paper figures here; for reference, on COFW: WM %.2f -> %.2f (left eye), %.2f -> %.2f "
+                    "(others); AM %.2f -> %.2f, %.2f -> %.2f."
                     % (
                         P.TABLE_VII["WM"]["left_eye"]
                         + P.TABLE_VII["WM"]["others"]
@@ -251,11 +237,7 @@ def occlusion_section(ctx: dict) -> list[str]:
 def perturbation_section(ctx: dict) -> list[str]:
     """Fig. 7: WM retrained with perturbed landmark weights."""
     ds, prof, scheme = ctx["dataset"], ctx["profile"], ctx["scheme"]
-    L = []
-    # Fig. 7
-    L.append("")
-    L.append("## Robustness of weighting to perturbed weights (Section IV-C-2, Fig. 7)")
-    L.append("")
+    L = heading("Robustness of weighting to perturbed weights (Section IV-C-2, Fig. 7)")
     pr = ctx.get("perturbation")
     if not pr or not pr.get("deltas"):
         L.append(
@@ -303,9 +285,8 @@ def perturbation_section(ctx: dict) -> list[str]:
             L.append("")
             L.append(
                 "Measured: from delta = %s to delta = %s the WM error moves by %+.2f points (%s -> %s %%) "
-                    "and "
-                "the failure rate by %+.2f points. Delta = 0 is WM retrained in the sweep's profile, so it "
-                "differs from this run's WM above."
+                "and the failure rate by %+.2f points. Delta = 0 is WM retrained in the sweep's profile, so "
+                "it differs from this run's WM above."
                 % (
                     _f(first["delta"], 2),
                     _f(last["delta"], 2),
