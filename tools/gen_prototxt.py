@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Regenerate the committed nets (prototxt/) and solvers (solvers/) for all three labelling patterns.
 
-tests/test_committed_prototxt.py fails when the committed files differ from what this writes, so run it
+tests/nets/test_committed_prototxt.py fails when the committed files differ from what this writes, so run it
 (`make prototxt`) after changing the generators and commit the result.
 """
 import argparse

@@ -49,8 +49,8 @@ def layer_flops(net) -> list[dict]:
         top = net.blobs[net._blob_names[net._top_ids(i)[0]]].data
         weights = layer.blobs[0].data
         if layer.type == "Convolution":
-            # top (N, C_out, H, W); weights (C_out, C_in / group, kh, kw): one multiply-add per weight per
-            # output
+            # top (N, C_out, H, W); weights (C_out, C_in / group, kh, kw):
+            # one multiply-add per weight per output
             macs = top.shape[0] * int(np.prod(top.shape[2:])) * weights.size
         else:
             # weights (outputs, inputs); the rows are the top's count over the outputs

@@ -148,8 +148,7 @@ def dlib_spec(args, log):
         return None, "dlib installed but no shape_predictor_68_face_landmarks.dat (give --dlib-model)"
     import dlib
     note = ("dlib %s, %s; given the same 64 test faces' tight landmark boxes as rectangles, its time "
-            "includes "
-            "its own sampling from the full image" % (dlib.__version__, model))
+            "includes its own sampling from the full image" % (dlib.__version__, model))
     from mcl_caffe.core import crop as C
     from mcl_caffe.data.eval_faces import load_faces
 

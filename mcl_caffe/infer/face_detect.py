@@ -70,8 +70,7 @@ class HaarFaceDetector:
             raise DetectorUnavailable(
                 "this OpenCV (%s) has no cv2.CascadeClassifier (OpenCV 5 moved the Haar detector to the "
                 "contrib modules): install opencv-contrib-python-headless (cascade files from Debian's "
-                "opencv-data) or "
-                "opencv-python-headless<5, or give face boxes with --boxes" % cv2.__version__
+                "opencv-data) or opencv-python-headless<5, or give face boxes with --boxes" % cv2.__version__
             )
         self.path = find_cascade(cascade)
         self.classifier = cv2.CascadeClassifier(str(self.path))

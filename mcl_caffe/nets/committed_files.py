@@ -18,8 +18,8 @@ from mcl_caffe.nets.stage_files import assembled_deploy_text, stage_texts
 from mcl_caffe.core.weighting import error_proportional_weights, multi_center_weights, uniform_weights
 
 EQUAL_ERRORS_NOTE = ("Committed copy: u_j are Eqs. 5/9 evaluated for EQUAL per-landmark validation errors; "
-                     "the "
-                     "runner writes the ones from measured errors into runs/<dataset>-<profile>/<stage>/.")
+                     "the runner writes the ones from measured errors into "
+                     "runs/<dataset>-<profile>/<stage>/.")
 
 
 def _stage_runs(dataset: str):

@@ -54,8 +54,8 @@ def _parse(argv=None):
     p.add_argument("--threads", type=int, default=None, help="OpenBLAS threads (default: all cores)")
     p.add_argument("--weights-json", type=Path, default=None,
                    help="stage2/stage3 only: train with the landmark weights u_j in this JSON file's "
-                        "'weights_u' "
-                        "list instead of Eq. 5's (the weight-perturbation experiment, tools/perturb.py)")
+                        "'weights_u' list instead of Eq. 5's (the weight-perturbation experiment, "
+                        "tools/perturb.py)")
     return p.parse_args(argv)
 
 
@@ -98,8 +98,8 @@ class Runner:
         has_snapshots = any((out / "snapshots").glob("*.solverstate"))
         if has_snapshots and train.is_file() and train.read_text() != texts["train"]:
             raise StageError("%s holds snapshots of a differently configured run (its train.prototxt "
-                             "differs, e.g. "
-                             "other landmark weights); delete %s to start this stage afresh" % (out, out))
+                             "differs, e.g. other landmark weights); delete %s to start this "
+                             "stage afresh" % (out, out))
         for name, text in texts.items():
             (out / ("%s.prototxt" % name)).write_text(text)
 

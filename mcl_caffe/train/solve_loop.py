@@ -160,10 +160,9 @@ def solve(solver_path: Path, stage_dir: Path, loss_of: Callable[[object], float]
             log.close()
             bar.close()
             newest = snapshots(snap_dir)
-            print("\n%s: STOPPED: non-finite loss (%r) at iteration %d. This process must not step, snapshot "
-                  "or "
-                  "save again (a NaN step corrupts Caffe's heap), so it exits now. Last good snapshot: %s. "
-                  "Run the same target again to resume from it; if it recurs, lower base_lr."
+            print("\n%s: STOPPED: non-finite loss (%r) at iteration %d. This process must not step, "
+                  "snapshot or save again (a NaN step corrupts Caffe's heap), so it exits now. Last good "
+                  "snapshot: %s. Run the same target again to resume from it; if it recurs, lower base_lr."
                   % (label, loss, solver.iter, newest[-1][1] if newest else "none (restart the stage)"),
                   file=sys.stderr, flush=True)
             os._exit(EXIT_NONFINITE)
@@ -173,8 +172,8 @@ def solve(solver_path: Path, stage_dir: Path, loss_of: Callable[[object], float]
             bar.close()
             newest = snapshots(snap_dir)
             print("\n%s: STOPPED: diverging at iteration %d: %s. Nothing was saved after this point. Last "
-                  "good "
-                  "snapshot: %s. Run the same target again to resume from it; if it recurs, lower base_lr."
+                  "good snapshot: %s. Run the same target again to resume from it; if it recurs, lower "
+                  "base_lr."
                   % (label, solver.iter, reason, newest[-1][1] if newest else "none (restart the stage)"),
                   file=sys.stderr, flush=True)
             os._exit(EXIT_DIVERGED)

@@ -170,8 +170,7 @@ def test_mtfl_bad_lines(tmp_path):
         "b.jpg 30 50 40 32 48 35 35 45 55\n"  # 9 coordinates
         "c.jpg 30 50 forty 32 48 35 35 45 55 55\n"  # non-numeric
         "d.jpg 30 50 40 32 48 35 35 45 nan 55\n"  # NaN
-        "\n"
-        "e.jpg 40 40 40 40 40 40 40 40 40 40\n"  # zero-area box
+        "\ne.jpg 40 40 40 40 40 40 40 40 40 40\n"  # zero-area box
         "sub\\f.jpg 30 50 40 32 48 35 35 45 55 55\n"
     )  # Windows separator, fine
     r = load_mtfl_list(lst)

@@ -44,11 +44,9 @@ def aflw_test():
 # |NME change| <= 3 % of the FP32 NME. For the points, if INT8 adds a perturbation of size s (in d) to a point
 # whose FP32 error is e, the expected error becomes about sqrt(e^2 + s^2) = e (1 + s^2 / 2e^2); keeping that
 # growth within the same 3 % bounds the mean INT8-vs-FP32 shift by sqrt(2 * 0.03) = 0.245 of the FP32 NME.
-# Measured on the smoke model (all 2,995 AFLW test faces; pytest -rP tests/test_quantize.py prints them):
-# change
-# 0.9 % of the NME, shift 0.13 of it; with a broken calibration (patches x 0.05 / all zero): change 50 % /
-# 61 %,
-# shift 1.30 / 1.39.
+# Measured on the smoke model (all 2,995 AFLW test faces; pytest -rP tests/deploy/test_quantize.py prints
+# them): change 0.9 % of the NME, shift 0.13 of it; with a broken calibration (patches x 0.05 / all zero):
+# change 50 % / 61 %, shift 1.30 / 1.39.
 INT8_MAX_RELATIVE_NME_CHANGE = 0.03
 
 

@@ -342,7 +342,7 @@ def test_per_cluster_table_shows_each_cluster_model_and_am_equals_them_on_their_
         assert res["WM"]["per_cluster"][name] != pytest.approx(own)
     assert (
         "| cluster (points, 1-based) | WM | left_eye model | right_eye model | nose model | mouth model | AM "
-            "|"
+        "|"
         in made["md"]
     )
     rows = {

@@ -31,22 +31,18 @@ from conftest import ROOT, SHARED_DATA  # noqa: E402
 SHARED = SHARED_DATA / "mtfl"
 
 # Float32 unit roundoff u = 2^-24 = 6e-8. Reordering a sum of n terms moves it by about u * log2(n) *
-# sum|terms|
-# for the blocked/pairwise orders used here (n up to 64 * 2,500 = 1.6e5, log2 n = 17: ~1e-6 of sum|terms|).
-# One forward + backward pass chains about 40 such reductions (the convolutions and the BatchNorm statistics
-# of 9 conv blocks, forward and backward): 1e-6 * 40 = 4e-5, below RTOL = 1e-4, for values of the size of
-# their
-# blob (the training test below compares single steps from the same state, so nothing compounds over steps);
-# an element much smaller than its blob's largest is compared at that scale (ATOL = RTOL * max|blob|), because
-# its error comes from sums of terms of the blob's size, not of its own.
+# sum|terms| for the blocked/pairwise orders used here (n up to 64 * 2,500 = 1.6e5, log2 n = 17: ~1e-6 of
+# sum|terms|). One forward + backward pass chains about 40 such reductions (the convolutions and the BatchNorm
+# statistics of 9 conv blocks, forward and backward): 1e-6 * 40 = 4e-5, below RTOL = 1e-4, for values of the
+# size of their blob (the training test below compares single steps from the same state, so nothing compounds
+# over steps); an element much smaller than its blob's largest is compared at that scale (ATOL = RTOL *
+# max|blob|), because its error comes from sums of terms of the blob's size, not of its own.
 RTOL = 1e-4
 # A step's update is a gradient, and a gradient is a sum in which an activation within rounding of a ReLU's
-# (or
-# a max-pool's) threshold switches a whole term on or off: the smallest sum here runs over 16 images x 7 x 7 =
-# 784 positions, so one switched term moves it by up to 1/784 = 0.13 % of its terms' size. UPDATE_RTOL
-# allows a
-# few such switches per blob (measured while writing the test: at most 0.26 %, for the updates of the Scale
-# layers' weights; the loss of every step agrees to 6e-7).
+# (or a max-pool's) threshold switches a whole term on or off: the smallest sum here runs over 16 images x 7 x
+# 7 = 784 positions, so one switched term moves it by up to 1/784 = 0.13 % of its terms' size. UPDATE_RTOL
+# allows a few such switches per blob (measured while writing the test: at most 0.26 %, for the updates of the
+# Scale layers' weights; the loss of every step agrees to 6e-7).
 UPDATE_RTOL = 1e-2
 
 
@@ -132,8 +128,7 @@ def test_conv_and_batchnorm_match_the_stock_code(tmp_path, monkeypatch):
     for key in ("conv1_diff0", "conv2_diff0"):
         _close(fast[key], stock[key], key)
     # conv1's bias gradient is a sum that cancels to ~0 (bn1 subtracts the batch mean): what is left is
-    # rounding,
-    # to be compared at the scale of the terms summed, sum |d loss / d conv1| per channel
+    # rounding, to be compared at the scale of the terms summed, sum |d loss / d conv1| per channel
     terms = np.abs(stock["conv1_top_diff"]).sum(axis=(0, 2, 3)).max()
     _close(fast["conv1_diff1"], stock["conv1_diff1"], "conv1 bias gradient", scale=terms)
     # the stock and the fast path really are different code: the weight gradient's summation order differs
@@ -232,8 +227,8 @@ def test_twenty_training_steps_agree_with_the_stock_path(real_patches, tmp_path,
             what = "step %d %s" % (it + 1, key)
             if key.startswith("conv") and key.endswith("/1"):
                 # a convolution's bias in front of BatchNorm gets a zero gradient in exact arithmetic (BN
-                # removes
-                # the batch mean): it holds rounding (~1e-8), compared at the scale of the layer's weights
+                # removes the batch mean): it holds rounding (~1e-8), compared at the scale of the layer's
+                # weights
                 _close(a[key], b[key], what, scale=np.abs(b[key[:-1] + "0"]).max())
                 continue
             # what one step changes must be the same step: the updates agree to UPDATE_RTOL in norm

@@ -6,7 +6,7 @@ columns of the release.  Point order: left eye, right eye, nose tip, left mouth 
 corner ("left" = image left).
 
 Coordinates: the MTFL release is 1-based (MATLAB pixel centres): each of its training points equals the
-0-based point of Sun et al.'s list for the same face plus exactly 1.0 (tests/test_sun_list.py), so the
+0-based point of Sun et al.'s list for the same face plus exactly 1.0 (tests/data/test_sun_list.py), so the
 loader subtracts ``origin`` (default 1) to give this project's 0-based pixel centres. The AFLW test lines
 come from the same release and are read the same way.  No face boxes: the box is derived from the points,
 or attached from a box file.
