@@ -38,6 +38,9 @@ class Profile:
     momentum: float = 0.9
     weight_decay: float = 0.0005
     gamma: float = 0.3
+    # Pre-training's decays at these iterations (Caffe's `multistep` policy) instead of every `stepsize`;
+    # empty keeps the `step` policy. Fine-tuning always uses `stepsize`.
+    pretrain_steps: tuple[int, ...] = ()
 
 
 def _scaled(name: str, divisor: int, snapshot: int) -> Profile:
@@ -66,9 +69,13 @@ def solver_param(profile: Profile, pretrain: bool, train_net: str, snapshot_pref
     s.train_net = train_net
     s.type = "SGD"
     s.base_lr = PRETRAIN_LR if pretrain else FINETUNE_LR
-    s.lr_policy = "step"
     s.gamma = profile.gamma
-    s.stepsize = profile.stepsize
+    if pretrain and profile.pretrain_steps:
+        s.lr_policy = "multistep"
+        s.stepvalue.extend(int(v) for v in profile.pretrain_steps)
+    else:
+        s.lr_policy = "step"
+        s.stepsize = profile.stepsize
     s.max_iter = profile.pretrain_iter if pretrain else profile.finetune_iter
     s.momentum = profile.momentum
     s.weight_decay = profile.weight_decay
@@ -84,12 +91,16 @@ def solver_param(profile: Profile, pretrain: bool, train_net: str, snapshot_pref
 
 
 def learning_rate(s: "caffe_pb2.SolverParameter", iteration: int) -> float:
-    """The rate Caffe uses at `iteration` under the `fixed` and `step` policies (the ones generated here)."""
+    """The rate Caffe uses at `iteration` under the `fixed`, `step` and `multistep` policies (the ones
+    generated here). Caffe's multistep counts a step once the iteration reaches its value."""
     if s.lr_policy == "fixed":
         return s.base_lr
     if s.lr_policy == "step":
         return s.base_lr * s.gamma ** (iteration // s.stepsize)
-    raise ValueError("lr_policy %r is not supported by the progress display (use fixed or step)"
+    if s.lr_policy == "multistep":
+        return s.base_lr * s.gamma ** sum(1 for v in s.stepvalue if iteration >= v)
+    raise ValueError("lr_policy %r is not supported by the progress display (use fixed, step or "
+                     "multistep)"
                      % s.lr_policy)
 
 
