@@ -3,7 +3,8 @@ pipeline makes its validation/test samples (mcl_caffe.data.augment.nominal_sampl
 
 Used by the parity tests, the INT8 calibration/evaluation and the benchmark when no prepared HDF5 list
 is given.  Splits:
-* aflw: train = mtfl-full/training.txt (MTFL training faces), test = mtfl-full/testing.txt (the AFLW test set).
+* aflw: train = mtfl-full/training.txt (MTFL training faces), test = mtfl-full/testing.txt (the AFLW test
+set).
 * 300w: as the data pipeline's defaults (the paper's protocol): 'test' is IBUG (ibug/), 'train' and 'val'
   split the official training folders (AFW, HELEN train, LFPW train) with mcl_caffe.data.splits.split_faces
   (val 0.1, seed 0). Without ibug/ the pipeline holds out a test share (0.15) of the training faces, and so

@@ -48,7 +48,8 @@ def _detector_boxes(root: Path, subsets) -> dict | None:
     return out
 
 
-def extra_tests(dataset: str, data_root, splits: dict, subsets: dict, scheme, limit=None) -> tuple[list, list]:
+def extra_tests(dataset: str, data_root, splits: dict, subsets: dict, scheme, limit=None) -> tuple[list,
+                                                                                                   list]:
     """-> (list of ExtraTest, notes on what was left out and why)."""
     extras, notes = [], []
     test = splits.get("test") or []
@@ -85,8 +86,8 @@ def extra_tests(dataset: str, data_root, splits: dict, subsets: dict, scheme, li
             extras.append(
                 ExtraTest(
                     "test_detector",
-                    "the same test faces, cropped from the official 300-W face detector's boxes (bb_detector), "
-                    "calibrated on %d training faces' bb_detector boxes" % len(train),
+                    "the same test faces, cropped from the official 300-W face detector's boxes "
+                    "(bb_detector), calibrated on %d training faces' bb_detector boxes" % len(train),
                     faces,
                     calibration,
                 )

@@ -45,7 +45,8 @@ def check_box_on_image(face, shape) -> None:
     if not (min(b[1], w - 0.5) > max(b[0], -0.5) and min(b[3], h - 0.5) > max(b[2], -0.5)):
         raise BadSample(
             "box outside image",
-            "%s: its box (left right top bottom) %s lies outside the %dx%d image" % (face.source, list(b), w, h),
+            "%s: its box (left right top bottom) %s lies outside the %dx%d image" % (face.source, list(b), w,
+                                                                                     h),
         )
 
 

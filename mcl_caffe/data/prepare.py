@@ -145,7 +145,8 @@ def process_face(split: str, i: int):
             s = augment_face(gray, face.points, scheme, _W["augment"], face_rng(_W["seed"], face.order))
             crop = None
         else:
-            s, crop = nominal_sample(gray, face.points, scheme, face.box, (_W["calibration"] or {}).get(split))
+            s, crop = nominal_sample(gray, face.points, scheme, face.box,
+                                     (_W["calibration"] or {}).get(split))
     except BadSample as exc:
         return split, i, exc
     except Exception as exc:  # anything else is still reported with the file, never swallowed silently

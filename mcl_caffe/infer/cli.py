@@ -129,7 +129,7 @@ def list_images(inputs, recursive: bool) -> list[Path]:
 
 def read_boxes(path: Path, n_images: int) -> tuple[list, list[str]]:
     """-> (per-image box array or error string or None, warnings)."""
-    from mcl_caffe.data.datasets.box_file import read_box_file
+    from mcl_caffe.core.box_file import read_box_file
 
     try:
         lines = read_box_file(path)

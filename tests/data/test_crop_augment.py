@@ -1,6 +1,5 @@
 """Crop geometry and augmentation: pixels and points agree; augmented real samples map back exactly."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest

@@ -1,6 +1,6 @@
-"""Dataset box files attached to their lists (make data --train-boxes/--test-boxes), and the box-offset check."""
+"""Dataset box files attached to their lists (make data --train-boxes/--test-boxes), and the box-offset
+check."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -17,7 +17,8 @@ AFLW_BOXES = DATA / "boxes" / "aflw-bbox-annotation" / "AFLW_boundingbox.txt"
 
 def test_real_box_files_attach_to_every_face():
     """10,000 Sun boxes and 2,995 author boxes, matched to their faces; the author's boxes are tab-separated
-    with CRLF, as released; the two test faces whose detector box missed the face are reported, not dropped."""
+    with CRLF, as released; the two test faces whose detector box missed the face are reported, not
+    dropped."""
     assert b"\t" in AFLW_BOXES.read_bytes()[:40] and b"\r\n" in AFLW_BOXES.read_bytes()[:40]
     train = load_mtfl_list(DATA / "mtfl-full" / "training.txt").faces
     test = load_mtfl_list(DATA / "mtfl-full" / "testing.txt").faces
@@ -26,7 +27,8 @@ def test_real_box_files_attach_to_every_face():
     assert all(f.box is not None for f in train + test) and (len(train), len(test)) == (10000, 2995)
     assert train[0].box.tolist() == [84, 161, 92, 169] and test[0].box.tolist() == [20, 111, 26, 117]
     assert len(notes) == 2 and "AFLW_boundingbox.txt:1353" in notes[0] and "1355-image19730.jpg" in notes[0]
-    inside = np.mean([((f.box[0] <= f.points[:, 0]) & (f.points[:, 0] <= f.box[1]) & (f.box[2] <= f.points[:, 1])
+    inside = np.mean([((f.box[0] <= f.points[:, 0]) & (f.points[:, 0] <= f.box[1]) & (f.box[2] <= f.points[:,
+                                                                                                           1])
                        & (f.points[:, 1] <= f.box[3])).all() for f in test])
     assert 0.97 < inside < 1.0, inside  # the data README: 99.5 % of the test points (98.1 % of faces whole)
 
@@ -61,7 +63,8 @@ def test_both_formats_attach(tmp_path):
     (tmp_path / "a.txt").write_text("20\t60\t20\t70\t\r\n21 61 21 71\r\n22 62 22 72\r\n")
     assert attach_list_boxes(faces, tmp_path / "a.txt") == []
     assert [f.box.tolist() for f in faces] == [[20, 60, 20, 70], [21, 61, 21, 71], [22, 62, 22, 72]]
-    (tmp_path / "s.txt").write_text("".join("d\\i%d.jpg 1 100 1 100 1 2 3 4 5 6 7 8 9 10\r\n" % i for i in range(3)))
+    sun = "".join("d\\i%d.jpg 1 100 1 100 1 2 3 4 5 6 7 8 9 10\r\n" % i for i in range(3))
+    (tmp_path / "s.txt").write_text(sun)
     assert attach_list_boxes(faces, tmp_path / "s.txt") == []
     assert faces[2].box.tolist() == [1, 100, 1, 100]
     (tmp_path / "far.txt").write_text("200 260 200 270\n21 61 21 71\n22 62 22 72\n")

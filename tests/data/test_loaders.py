@@ -48,7 +48,8 @@ def test_mtfl_training_and_test_counts():
     assert np.array_equal(  # 0-based: the file's values minus 1
         f.points, [[106.25, 107.75], [146.75, 112.25], [125.25, 142.75], [105.25, 157.75], [139.75, 161.75]]
     )
-    assert np.array_equal(load_mtfl_list(MTFL / "training.txt", limit=1, origin=0).faces[0].points, f.points + 1)
+    assert np.array_equal(load_mtfl_list(MTFL / "training.txt", limit=1, origin=0).faces[0].points,
+                          f.points + 1)
     assert f.box is None and f.order == 0 and tr.faces[-1].order == 9999
     assert all(Path(f.image_path).is_file() for f in tr.faces[:50] + te.faces[:50])
 
@@ -90,7 +91,8 @@ def test_300w_groups_are_photographs():
     assert len([f for f in ibug if f.group == "ibug/image_014"]) == 3
     lfpw = load_300w(W300, ["lfpw/trainset"]).faces
     assert len({f.group for f in lfpw}) == len(lfpw) == 805
-    assert [photo_id(s) for s in ("111076519_2", "100040721_1", "image_003_1", "image_006", "image_0001")] == [
+    assert [photo_id(s) for s in ("111076519_2", "100040721_1", "image_003_1", "image_006",
+                                  "image_0001")] == [
         "111076519", "100040721", "image_003", "image_006", "image_0001"]
 
 
@@ -157,7 +159,8 @@ def test_300w_folder_with_bad_faces_skips_and_counts(tmp_path):
 def test_300w_folder_without_the_default_subsets_names_them(tmp_path):
     (tmp_path / "ibug").mkdir()
     _write_pts(tmp_path / "ibug" / "image_001.pts", _good68())
-    with pytest.raises(FileNotFoundError, match="none of the default subsets afw, helen/trainset, lfpw/trainset"):
+    with pytest.raises(FileNotFoundError,
+                       match="none of the default subsets afw, helen/trainset, lfpw/trainset"):
         load_300w(tmp_path)
     with pytest.raises(FileNotFoundError, match="subset folder not found"):
         load_300w(tmp_path, ["lfpw/trainset"])

@@ -165,12 +165,15 @@ def test_output_is_byte_identical_whatever_the_worker_count(tmp_path):
 
 
 def test_300w_paper_protocol_by_default(tmp_path):
-    """Training folders AFW, HELEN train, LFPW train; IBUG the test set; the detector-box and LFPW-test rows."""
-    run_tool("--dataset", "300w", "--data-root", DATA / "300w", "--out", tmp_path, "--no-augment", "--no-progress")
+    """Training folders AFW, HELEN train, LFPW train; IBUG the test set; the detector-box and LFPW-test
+    rows."""
+    run_tool("--dataset", "300w", "--data-root", DATA / "300w", "--out", tmp_path, "--no-augment",
+             "--no-progress")
     meta = json.loads((tmp_path / "300w" / "meta.json").read_text())
     w = meta["summary"]["written"]
     assert w["train"]["faces"] + w["val"]["faces"] == 337 + 870 + 805 and w["test"]["faces"] == 135
-    assert meta["sources"]["subsets"] == {"train": ["afw", "helen/trainset", "lfpw/trainset"], "test": ["ibug"]}
+    assert meta["sources"]["subsets"] == {"train": ["afw", "helen/trainset", "lfpw/trainset"],
+                                          "test": ["ibug"]}
     assert all(Path(p).parent.name == "ibug" for p in meta["source_images"]["test"])
     train_dirs = {Path(p).parent.name for s in ("train", "val") for p in meta["source_images"][s]}
     assert train_dirs == {"afw", "trainset"}  # helen/trainset, lfpw/trainset
@@ -367,14 +370,16 @@ def test_contact_sheet_tool_draws_the_labels_on_the_patches(mtfl_run, tmp_path):
 
 
 def test_detector_boxes_calibrate_test_crops_and_a_box_off_its_image_stops(tmp_path):
-    """The paper's AFLW protocol on the first faces: Sun's boxes on the training list, the author's on the test
+    """The paper's AFLW protocol on the first faces: Sun's boxes on the training list, the author's on the
+    test
     list; the test crops come from the boxes through the calibration fitted on the training faces. A box
     outside its image stops make data (exit 2), naming the face."""
     mtfl = DATA / "mtfl-full"
     boxes = DATA / "boxes"
     common = ["--dataset", "aflw", "--data-root", mtfl, "--limit", 30, "--no-augment", "--no-progress",
               "--workers", 1, "--train-boxes", boxes / "cnn-facepoint" / "trainImageList.txt"]
-    run_tool(*common, "--out", tmp_path / "o", "--test-boxes", boxes / "aflw-bbox-annotation" / "AFLW_boundingbox.txt")
+    run_tool(*common, "--out", tmp_path / "o", "--test-boxes",
+             boxes / "aflw-bbox-annotation" / "AFLW_boundingbox.txt")
     meta = json.loads((tmp_path / "o" / "aflw" / "meta.json").read_text())
     cal = meta["crop"]["given_box_calibration"]
     faces = load_mtfl_list(mtfl / "testing.txt", limit=30).faces
@@ -391,7 +396,8 @@ def test_detector_boxes_calibrate_test_crops_and_a_box_off_its_image_stops(tmp_p
         gt_crops, gt_index = h["crop"][...], h["index"][...]
     assert np.array_equal(gt_index, index)
     for k, i in enumerate(gt_index):
-        assert np.allclose(gt_crops[k], C.crop_for_box(C.face_box_from_landmarks(faces[i].points), "aflw5")), i
+        assert np.allclose(gt_crops[k], C.crop_for_box(C.face_box_from_landmarks(faces[i].points),
+                                                       "aflw5")), i
     # a run without boxes removes the earlier ground-truth list, which would no longer match
     run_tool("--dataset", "aflw", "--data-root", mtfl, "--limit", 30, "--no-augment", "--no-progress",
              "--workers", 1, "--out", tmp_path / "o")
@@ -403,4 +409,5 @@ def test_detector_boxes_calibrate_test_crops_and_a_box_off_its_image_stops(tmp_p
     lines[4] = "1000\t1100\t1000\t1100"
     bad.write_text("\n".join(lines) + "\n")
     proc = run_tool(*common, "--out", tmp_path / "o2", "--test-boxes", bad, check=False)
-    assert proc.returncode == 2 and "testing.txt:5" in proc.stderr and "lies outside the 150x150 image" in proc.stderr
+    assert proc.returncode == 2 and "testing.txt:5" in proc.stderr
+    assert "lies outside the 150x150 image" in proc.stderr

@@ -1,6 +1,5 @@
 """Sun et al.'s training list with the CUHK detector boxes: the real file against MTFL, and bad files."""
 
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -27,14 +26,16 @@ def test_real_list_is_mtfl_training_minus_one_with_a_box_per_face():
     first = load_mtfl_list(DATA / "mtfl-full" / "training.txt", limit=20).faces
     assert all(np.array_equal(f.points, s.points) for f, s in zip(first, sun))
     inside = np.mean([(s.box[0] <= s.points[:, 0]).all() and (s.points[:, 0] <= s.box[1]).all()
-                      and (s.box[2] <= s.points[:, 1]).all() and (s.points[:, 1] <= s.box[3]).all() for s in sun])
+                      and (s.box[2] <= s.points[:, 1]).all() and (s.points[:,
+                              1] <= s.box[3]).all() for s in sun])
     assert inside > 0.95, inside
 
 
 @pytest.mark.parametrize(
     "line, message",
     [
-        ("a.jpg 1 2 3 4 5 6 7 8 9 10 11 12 13\r\n", "expected a path, 4 box numbers and 10 coordinates, got 14"),
+        ("a.jpg 1 2 3 4 5 6 7 8 9 10 11 12 13\r\n",
+         "expected a path, 4 box numbers and 10 coordinates, got 14"),
         ("a.jpg 10 5 3 40 5 6 7 8 9 10 11 12 13 14\r\n", "has no area"),
         ("a.jpg 1 20 3 40 5 6 7 x 9 10 11 12 13 14\r\n", "'x'"),
     ],

@@ -48,21 +48,26 @@ def _write(path, cells):
 
 def test_official_nesting_reads_back_as_left_right_top_bottom(tmp_path):
     path = tmp_path / "bounding_boxes_x.mat"
-    _write(path, [_cell("a.jpg", [10, 20, 110, 140], [15, 25, 100, 130]), _cell("b.jpg", [1, 2, 3, 4], [1, 2, 5, 6])])
+    _write(path, [_cell("a.jpg", [10, 20, 110, 140], [15, 25, 100, 130]), _cell("b.jpg", [1, 2, 3, 4], [1, 2,
+            5, 6])])
     b = read_300w_box_file(path, origin=0)
     assert list(b) == ["a.jpg", "b.jpg"]
     assert b["a.jpg"]["bb_detector"].tolist() == [10, 110, 20, 140]
     assert b["a.jpg"]["bb_ground_truth"].tolist() == [15, 100, 25, 130]
-    assert read_300w_box_file(path)["a.jpg"]["bb_detector"].tolist() == [9, 109, 19, 139]  # 1-based by default
+    assert read_300w_box_file(path)["a.jpg"]["bb_detector"].tolist() == [9, 109, 19,
+                                                                         139]  # 1-based by default
     assert box_file_for("/r", "helen/trainset") == Path("/r/Bounding Boxes/bounding_boxes_helen_trainset.mat")
 
 
 @pytest.mark.parametrize(
     "cells, message",
     [
-        ([_cell("a.jpg", [10, 20, 5, 140], [15, 25, 100, 130])], "entry 1 of 1 \\(a.jpg\\): bb_detector .* has no area"),
-        ([_cell("a.jpg", [10, 20, 110], [15, 25, 100, 130])], "entry 1 of 1 \\(a.jpg\\): bb_detector is not 4"),
-        ([_cell("a.jpg", [1, 2, 3, 4], [1, 2, 3, 4]), _cell("a.jpg", [1, 2, 3, 4], [1, 2, 3, 4])], "entry 2 of 2: a.jpg is listed twice"),
+        ([_cell("a.jpg", [10, 20, 5, 140], [15, 25, 100, 130])],
+         "entry 1 of 1 \\(a.jpg\\): bb_detector .* has no area"),
+        ([_cell("a.jpg", [10, 20, 110], [15, 25, 100, 130])],
+         "entry 1 of 1 \\(a.jpg\\): bb_detector is not 4"),
+        ([_cell("a.jpg", [1, 2, 3, 4], [1, 2, 3, 4]), _cell("a.jpg", [1, 2, 3, 4], [1, 2, 3, 4])],
+         "entry 2 of 2: a.jpg is listed twice"),
     ],
 )
 def test_bad_entries_name_the_file_and_entry(tmp_path, cells, message):
@@ -89,4 +94,5 @@ def test_bad_files_and_unlisted_images(tmp_path):
     faces = load_300w(W300, ["ibug"], limit=2).faces
     _write(tmp_path / "one.mat", [_cell(Path(faces[0].image_path).name, [1, 2, 3, 4], [1, 2, 5, 6])])
     with pytest.raises(ValueError, match="lists no box for image %s" % Path(faces[1].image_path).name):
-        attach_300w_boxes(faces, read_300w_box_file(tmp_path / "one.mat"), "bb_detector", tmp_path / "one.mat")
+        attach_300w_boxes(faces, read_300w_box_file(tmp_path / "one.mat"), "bb_detector",
+                          tmp_path / "one.mat")

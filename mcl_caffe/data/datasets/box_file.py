@@ -7,36 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mcl_caffe.data.datasets.sample import BadSample, parse_float
-
-
-def read_box_file(path) -> list:
-    """-> list with one entry per non-empty line: a (4,) array, or a BadSample for a bad line."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError("box file not found: %s" % path)
-    out = []
-    with open(path, "r", encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            tok = line.replace(",", " ").split()
-            if not tok:
-                continue
-            where = "%s:%d" % (path, lineno)
-            try:
-                if len(tok) != 4:
-                    raise BadSample(
-                        "malformed box file",
-                        "%s: expected 4 numbers (left right top bottom), got %d" % (where, len(tok)),
-                    )
-                box = np.array([parse_float(t, where) for t in tok])
-                if not (box[1] > box[0] and box[3] > box[2]):
-                    raise BadSample(
-                        "zero-area box", "%s: zero-area box (left right top bottom) = %s" % (where, tok)
-                    )
-                out.append(box)
-            except BadSample as exc:
-                out.append(exc)
-    return out
+from mcl_caffe.core.box_file import BadSample, parse_float
 
 
 def attach_boxes(result, boxes, box_path) -> None:
@@ -92,7 +63,8 @@ def attach_list_boxes(faces, box_path) -> list[str]:
             tok = line.replace(",", " ").split()
             where = "%s:%d" % (box_path, lineno)
             if len(tok) != 4:
-                raise ValueError("%s: expected 4 numbers (left right top bottom), got %d fields" % (where, len(tok)))
+                raise ValueError("%s: expected 4 numbers (left right top bottom), got %d fields" % (where,
+                                                                                                    len(tok)))
             try:
                 box = np.array([parse_float(t, where) for t in tok])
             except BadSample as exc:
@@ -104,16 +76,19 @@ def attach_list_boxes(faces, box_path) -> list[str]:
     for face in faces:
         if face.order >= len(entries):
             raise ValueError(
-                "%s has %d boxes; %s is entry %d of its list" % (box_path, len(entries), face.source, face.order + 1)
+                "%s has %d boxes; %s is entry %d of its list" % (box_path, len(entries), face.source,
+                                                                 face.order + 1)
             )
         box, path, lineno = entries[face.order]
         where = "%s:%d" % (box_path, lineno)
         if path is not None and not str(face.image_path).replace("\\", "/").endswith("/" + path):
-            raise ValueError("%s: the box is for %s, but entry %d of the list is %s" % (where, path, face.order + 1, face.source))
+            raise ValueError("%s: the box is for %s, but entry %d of the list is %s" % (where, path,
+                    face.order + 1, face.source))
         p = np.asarray(face.points)
         w = min(box[1], p[:, 0].max()) - max(box[0], p[:, 0].min())
         h = min(box[3], p[:, 1].max()) - max(box[2], p[:, 1].min())
         if not (w > 0 and h > 0):
-            notes.append("%s: box %s does not overlap the landmarks of %s" % (where, box.tolist(), face.source))
+            notes.append("%s: box %s does not overlap the landmarks of %s" % (where, box.tolist(),
+                                                                              face.source))
         face.box = box.copy()
     return notes

@@ -31,7 +31,8 @@ from pathlib import Path
 import numpy as np
 
 from mcl_caffe.core.landmarks import get_scheme
-from mcl_caffe.data.datasets.sample import BadSample, Face, FaceCollector, LoadResult
+from mcl_caffe.core.box_file import BadSample
+from mcl_caffe.data.datasets.sample import Face, FaceCollector, LoadResult
 
 N_POINTS = 29
 VARS = {"train": ("IsTr", "phisTr", "bboxesTr"), "test": ("IsT", "phisT", "bboxesT")}

@@ -19,7 +19,8 @@ from pathlib import Path
 import numpy as np
 
 from mcl_caffe.core.landmarks import get_scheme
-from mcl_caffe.data.datasets.sample import BadSample, Face, FaceCollector, LoadResult, parse_float
+from mcl_caffe.core.box_file import BadSample, parse_float
+from mcl_caffe.data.datasets.sample import Face, FaceCollector, LoadResult
 
 N_POINTS = 5
 

@@ -1,4 +1,4 @@
-"""The Face record every loader returns, and the error type for bad input."""
+"""The Face record every loader returns; the error type for bad input is core.box_file.BadSample."""
 
 from __future__ import annotations
 
@@ -7,18 +7,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-
-class BadSample(ValueError):
-    """A sample that cannot be used. `reason` is a short key counted in the summary
-    (e.g. 'missing image', 'wrong point count'); the message names the file and the problem."""
-
-    def __init__(self, reason: str, message: str):
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-
-    def __reduce__(self):  # picklable across worker processes
-        return (BadSample, (self.reason, self.message))
+from mcl_caffe.core.box_file import BadSample
 
 
 @dataclass
@@ -110,14 +99,3 @@ def check_face(face: Face, scheme) -> None:
             )
     if not scheme.interocular(pts) > 0:
         raise BadSample("zero eye distance", "%s: the two eye centres coincide (d = 0)" % face.source)
-
-
-def parse_float(token: str, where: str) -> float:
-    """float(token), or BadSample('non-numeric value') naming `where`; NaN and inf count as non-numeric."""
-    try:
-        v = float(token)
-    except ValueError:
-        raise BadSample("non-numeric value", "%s: non-numeric value %r" % (where, token)) from None
-    if not np.isfinite(v):
-        raise BadSample("non-numeric value", "%s: non-finite value %r" % (where, token))
-    return v

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mcl_caffe.data.datasets.sample import BadSample, parse_float
+from mcl_caffe.core.box_file import BadSample, parse_float
 
 N_POINTS = 5
 

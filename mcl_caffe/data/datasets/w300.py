@@ -10,7 +10,8 @@
 
 The folder tree is searched recursively for ``*.pts``; the image is the file with the same
 stem and an image extension next to it.  Subsets are selected by folder (relative to the
-root), e.g. ``afw``, ``helen/trainset``, ``lfpw/trainset``, ``ibug``.  Faces of one photograph share a split group (``photo_id``: AFW
+root), e.g. ``afw``, ``helen/trainset``, ``lfpw/trainset``, ``ibug``.  Faces of one photograph share a split
+group (``photo_id``: AFW
 ``111076519_1`` and ``111076519_2``, IBUG ``image_014`` and ``image_014_01``); LFPW's ``image_0001``
 and ``image_0002`` are different photographs.
 
@@ -29,7 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from mcl_caffe.core.landmarks import get_scheme
-from mcl_caffe.data.datasets.sample import BadSample, Face, FaceCollector, LoadResult, parse_float
+from mcl_caffe.core.box_file import BadSample, parse_float
+from mcl_caffe.data.datasets.sample import Face, FaceCollector, LoadResult
 
 IMAGE_EXTS = (".jpg", ".jpeg", ".png", ".bmp", ".JPG", ".JPEG", ".PNG", ".BMP")
 #: official 300-W training / test subsets (folders of the ibug release)

@@ -7,7 +7,8 @@ detector's box) and ``bb_ground_truth`` (the tight box of the 68 points), each b
 scipy.io.loadmat returns that nesting as object arrays: ``bounding_boxes[0, i][0, 0]['bb_detector'][0]``.
 
 Boxes are returned as this project's ``(left, right, top, bottom)``, 0-based: ``origin`` (default 1, the
-frame of the 1-based .pts files, see mcl_caffe.data.datasets.w300) is subtracted, as the loader does for the points. Nothing is skipped: a missing variable,
+frame of the 1-based .pts files, see mcl_caffe.data.datasets.w300) is subtracted, as the loader does for the
+points. Nothing is skipped: a missing variable,
 a cell without the three fields, a box that is not four finite numbers of positive area, or a name listed
 twice raises ValueError naming the file and the entry.
 """
@@ -23,7 +24,8 @@ FILE_PATTERN = "bounding_boxes_%s.mat"
 
 
 def box_file_for(root, subset: str) -> Path:
-    """The official box file of a subset folder: 'helen/trainset' -> <root>/Bounding Boxes/bounding_boxes_helen_trainset.mat."""
+    """The official box file of a subset folder: 'helen/trainset' -> <root>/Bounding
+    Boxes/bounding_boxes_helen_trainset.mat."""
     return Path(root) / "Bounding Boxes" / (FILE_PATTERN % subset.strip("/").replace("/", "_"))
 
 
@@ -37,7 +39,8 @@ def _text(value) -> str:
 
 
 def read_300w_box_file(path, origin: float = 1.0) -> dict[str, dict[str, np.ndarray]]:
-    """-> {image file name: {'bb_detector': (4,), 'bb_ground_truth': (4,)}}, boxes as (left, right, top, bottom)."""
+    """-> {image file name: {'bb_detector': (4,), 'bb_ground_truth': (4,)}}, boxes as (left, right, top,
+    bottom)."""
     from scipy.io import loadmat
 
     path = Path(path)
@@ -69,7 +72,8 @@ def read_300w_box_file(path, origin: float = 1.0) -> dict[str, dict[str, np.ndar
         for kind in BOX_KINDS:
             b = np.asarray(rec[kind], dtype=np.float64).reshape(-1)
             if b.shape != (4,) or not np.all(np.isfinite(b)):
-                raise ValueError("%s (%s): %s is not 4 finite numbers [x_min y_min x_max y_max]" % (where, name, kind))
+                raise ValueError("%s (%s): %s is not 4 finite numbers [x_min y_min x_max y_max]" % (where,
+                        name, kind))
             if not (b[2] > b[0] and b[3] > b[1]):
                 raise ValueError("%s (%s): %s %s has no area" % (where, name, kind, b.tolist()))
             boxes[kind] = np.array([b[0], b[2], b[1], b[3]]) - origin
