@@ -86,6 +86,29 @@ int8: onnx  ## INT8 model onnx/mcl.int8.onnx, calibrated on the run's training p
 	@$(PY) tools/quantize_onnx.py --onnx $(ONNX_DIR)/mcl.onnx --out $(ONNX_DIR)/mcl.int8.onnx \
 	  $(if $(wildcard $(OUT)/$(DATASET)/train.txt),--train-list $(OUT)/$(DATASET)/train.txt) \
 	  $(if $(wildcard $(OUT)/$(DATASET)/test.txt),--test-list $(OUT)/$(DATASET)/test.txt)
+# ---- shipped models: models/<name>/ (-> mcl_caffe/models/, installed with the package; mcl_caffe/deploy/ship.py)
+SHIP_NAME_aflw := aflw5
+SHIP_NAME_300w := 300w68
+.PHONY: ship demo schedule-sweep
+ship:  ## copy a finished run into models/<aflw5|300w68>/ with its INT8 file and MODEL.md (after make all)
+	@MCL_SHIP_COMMAND="make ship DATASET=$(DATASET) PROFILE=$(PROFILE) OUT=$(OUT) RUNS=$(RUNS)" \
+	  $(PY) tools/ship_model.py --name $(SHIP_NAME_$(DATASET)) --run-dir $(RUNS)/$(DATASET)-$(PROFILE) --data $(OUT)/$(DATASET)
+demo:  ## mcl-align with the shipped 68-point model on scikit-image's astronaut -> runs/demo/astronaut.png
+	@mkdir -p $(RUNS)/demo
+	@$(PY) -c "import skimage.data, cv2; cv2.imwrite('$(RUNS)/demo/astronaut.jpg', skimage.data.astronaut()[:, :, ::-1])"
+	@$(VENV)/bin/mcl-align $(RUNS)/demo/astronaut.jpg --overlay-dir $(RUNS)/demo -o $(RUNS)/demo/astronaut.csv
+	@echo "demo: points in $(RUNS)/demo/astronaut.csv, overlay in $(RUNS)/demo/astronaut.png"
+
+# ---- the cpu profile's stage-1 schedule comparison (mcl_caffe/train/schedule_sweep.py; reports/schedule-sweep/)
+SWEEP_ARGS ?=
+schedule-sweep: setup  ## stage-1 schedules at equal wall time on AFLW validation -> reports/schedule-sweep/
+	@if [ ! -f $(OUT)/aflw/train.txt ]; then $(MAKE) --no-print-directory data DATASET=aflw; fi
+	@if [ ! -f data-wide/aflw/train.txt ]; then $(MAKE) --no-print-directory data DATASET=aflw OUT=data-wide \
+	  ARGS="--max-shift 0.09 --scale-range 0.8 1.2"; fi
+	@$(PY) tools/schedule_sweep.py --data $(OUT)/aflw --wide-data data-wide/aflw $(SWEEP_ARGS)
+	@MCL_SWEEP_COMMAND="make schedule-sweep" $(PY) tools/schedule_sweep.py --data $(OUT)/aflw \
+	  --wide-data data-wide/aflw --report reports/schedule-sweep $(SWEEP_ARGS)
+
 # BENCH_RUN=runs/<dataset>-<profile> benchmarks that trained model (default: a random-weight 68-point net)
 BENCH_RUN ?=
 BENCH_ARGS ?=

@@ -87,12 +87,13 @@ def load_faces(dataset: str, split: str, data_root=None, limit: int | None = Non
     raise ValueError("unknown dataset %r (aflw or 300w)" % dataset)
 
 
-def nominal_crops(faces, scheme) -> CropSet:
-    """The un-augmented test-time crop of every face (its landmark box, or its dataset box)."""
+def nominal_crops(faces, scheme, calibration: C.BoxCalibration | None = None) -> CropSet:
+    """The un-augmented test-time crop of every face (its landmark box, or its dataset box through
+    `calibration`, as mcl_caffe.data.prepare crops a split with given boxes)."""
     patches, points, crops, ds, sources = [], [], [], [], []
     for face in faces:
         gray = C.face_gray(face)
-        s, crop = nominal_sample(gray, face.points, scheme, face.box)
+        s, crop = nominal_sample(gray, face.points, scheme, face.box, calibration)
         patches.append(s.patches[0])
         points.append(s.points[0])
         crops.append(crop)

@@ -15,8 +15,11 @@ import numpy as np
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
 
 DESCRIPTION = """\
-Mark facial landmarks in images with an MCL model exported to ONNX (tools/export_onnx.py,
-`make onnx`).  The model file says which landmarks it predicts (5, 29 or 68 points), how faces
+Mark facial landmarks in images with an MCL model exported to ONNX.  Without --model, the shipped
+68-point model (300w68) is used; --model aflw5 picks the shipped 5-point one, --model PATH any
+exported model (tools/export_onnx.py, `make onnx`), and --int8 a shipped model's INT8 file
+(models/<name>/MODEL.md gives each one's accuracy and speed).  The model file says which landmarks
+it predicts (5, 29 or 68 points), how faces
 are cropped and how pixels are normalised; mcl-align crops every face exactly as in training
 (mcl_caffe/core/crop.py: a square around the face box, 50x50 grayscale, (p - 128) * 0.0078125), runs
 all faces through onnxruntime in batches, and maps the points back to the original image.
@@ -68,7 +71,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument(
         "inputs", nargs="+", type=Path, metavar="IMAGE_OR_DIR", help="images and/or folders of images"
     )
-    p.add_argument("-m", "--model", type=Path, required=True, help="exported MCL model (.onnx)")
+    p.add_argument(
+        "-m", "--model", default=None, metavar="NAME|PATH",
+        help="a shipped model (300w68: 68 points, the default; aflw5: 5 points) or an exported .onnx file",
+    )
+    p.add_argument("--int8", action="store_true",
+                   help="use the shipped model's INT8 file (faster, see MODEL.md)")
     src = p.add_mutually_exclusive_group()
     src.add_argument("--boxes", type=Path, help="box file: one 'left right top bottom' line per input image")
     src.add_argument("--detect", action="store_true", help="find faces with the default detector (yunet)")
@@ -208,6 +216,11 @@ def run(args, err=None) -> int:
         images = list_images(args.inputs, args.recursive)
         if not images:
             raise UsageError("no input images")
+        from mcl_caffe.infer.shipped import UnknownModel, resolve_model
+        try:
+            args.model = resolve_model(args.model, args.int8)
+        except UnknownModel as exc:
+            raise UsageError(str(exc)) from None
         aligner = Aligner(args.model, threads=args.threads)
         detector, det_cal, boxes = None, None, None
         if args.boxes is not None:
