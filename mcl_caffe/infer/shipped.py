@@ -58,8 +58,10 @@ def resolve_model(spec: str | None, int8: bool = False) -> Path:
         raise UnknownModel("--int8 picks the INT8 file of a shipped model (%s); with a path, name the INT8 "
                            ".onnx file itself" % ", ".join(SHIPPED))
     if not path.is_file():
-        raise UnknownModel("no model %r: it is neither a shipped model name nor a file; %s" % (spec,
-                                                                                               _listing()))
+        if path.suffix or len(path.parts) > 1:
+            raise UnknownModel("model file not found: %s; %s" % (path, _listing()))
+        raise UnknownModel("no model %r: it is neither a shipped model name nor a file; %s"
+                           % (spec, _listing()))
     return path
 
 
