@@ -25,7 +25,9 @@ BOXES_aflw := --train-boxes $(BOX_ROOT)/cnn-facepoint/trainImageList.txt \
 BOXES ?= $(BOXES_$(DATASET))
 # training runs go to $(RUNS)/<dataset>-<profile>/<stage>/
 RUNS ?= runs
-STAGE = $(PY) -m mcl_caffe.train.runner --dataset $(DATASET) --profile $(PROFILE) --data $(OUT)/$(DATASET) --runs $(RUNS)
+# THREADS=n: OpenBLAS threads of the training processes (default: all cores; THREADS=1 lets two runs share two cores)
+THREADS ?=
+STAGE = $(PY) -m mcl_caffe.train.runner --dataset $(DATASET) --profile $(PROFILE) --data $(OUT)/$(DATASET) --runs $(RUNS) $(if $(THREADS),--threads $(THREADS))
 
 .PHONY: help setup test data contact-sheet stage1 stage2 stage3 stage4 assemble all prototxt
 
