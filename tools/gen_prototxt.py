@@ -1,15 +1,13 @@
 #!/usr/bin/env python3
 """Regenerate the committed nets (prototxt/) and solvers (solvers/) for all three labelling patterns.
 
-tests/test_committed_prototxt.py fails when the committed files differ from what this writes, so run it
+tests/nets/test_committed_prototxt.py fails when the committed files differ from what this writes, so run it
 (`make prototxt`) after changing the generators and commit the result.
 """
 import argparse
-import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from mcl_caffe.committed_files import write  # noqa: E402
+from mcl_caffe.nets.committed_files import write
 
 
 def main():

@@ -7,19 +7,17 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from mcl_caffe.augment import FLIP_MODES, AugmentConfig  # noqa: E402
-from mcl_caffe.crop import CROP_SCALE  # noqa: E402
-from mcl_caffe.prepare import (
-    DATASETS,
+from mcl_caffe.data.augment import FLIP_MODES, AugmentConfig
+from mcl_caffe.core.crop import CROP_SCALE
+from mcl_caffe.core.landmarks import DATASETS
+from mcl_caffe.data.prepare import (
     DEFAULT_TEST_FRACTION,
-    FAR_OUTSIDE_FRACTION,
-    PrepareOptions,  # noqa: E402
+    PrepareOptions,
     StrictError,
-    format_summary,
     prepare,
 )
+from mcl_caffe.data.face_checks import FAR_OUTSIDE_FRACTION, format_summary
 
 D = AugmentConfig()
 

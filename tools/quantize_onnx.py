@@ -8,7 +8,6 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 DESCRIPTION = """\
 Static INT8 quantisation with onnxruntime.quantization.quantize_static, calibrated on training
@@ -25,7 +24,7 @@ split of --dataset) and the NME change is printed and written next to the INT8 m
 
 
 def main(argv=None) -> int:
-    from mcl_caffe.quantize import QuantOptions
+    from mcl_caffe.deploy.quantize import QuantOptions
 
     d = QuantOptions()
     p = argparse.ArgumentParser(
@@ -52,8 +51,8 @@ def main(argv=None) -> int:
     p.add_argument("--reduce-range", action="store_true", help="7-bit weights (for CPUs without VNNI)")
     args = p.parse_args(argv)
 
-    from mcl_caffe.inference import ModelError, make_session, read_model_info
-    from mcl_caffe.quantize import calibration_patches, compare, quantize_model
+    from mcl_caffe.infer.aligner import ModelError, make_session, read_model_info
+    from mcl_caffe.deploy.quantize import calibration_patches, compare, quantize_model
 
     try:
         info = read_model_info(make_session(args.onnx, threads=1), args.onnx)
@@ -82,13 +81,13 @@ def main(argv=None) -> int:
     x, desc = calibration_patches(args.calib, args.train_list, dataset)
     quantize_model(args.onnx, args.out, x, opts, desc)
     if args.test_list is not None:
-        from mcl_caffe.eval_faces import crops_from_list
+        from mcl_caffe.data.eval_faces import crops_from_list
 
         test, test_desc = crops_from_list(args.test_list, info.scheme), str(args.test_list)
         if args.test_limit:
             test = test.subset(slice(0, args.test_limit))
     else:
-        from mcl_caffe.eval_faces import real_crops
+        from mcl_caffe.data.eval_faces import real_crops
 
         test = real_crops(dataset, "test", limit=args.test_limit)
         test_desc = "%s test split of ../shared/data (%d faces)" % (dataset, len(test))

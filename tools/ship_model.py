@@ -1,12 +1,12 @@
 #!/usr/bin/env python3
 """Copy a finished run into the shipped model folder models/<name>/ with its INT8 file and MODEL.md
-(mcl_caffe/ship.py). Run through `make ship DATASET=... PROFILE=...`."""
+(mcl_caffe/deploy/ship.py). Run through `make ship DATASET=... PROFILE=...`."""
 import argparse
 import os
 import sys
 from pathlib import Path
 
-from mcl_caffe import ship as S
+from mcl_caffe.deploy import ship as S
 
 
 def main(argv=None) -> int:

@@ -1,0 +1,72 @@
+"""make bench-train: the FLOP counter on a tiny net, and the CLI writing its report. No timing is asserted."""
+import json
+import subprocess
+import sys
+
+import h5py
+import numpy as np
+
+from mcl_caffe.bench.bench_train import layer_flops, training_flops
+from mcl_caffe.caffe_import import load_caffe
+
+caffe = load_caffe()
+from caffe import layers as L  # noqa: E402
+from conftest import ROOT  # noqa: E402
+
+
+
+def test_flop_counter_matches_hand_counted_tiny_net(tmp_path):
+    n = caffe.NetSpec()
+    n.data = L.Input(shape=dict(dim=[2, 3, 8, 8]))
+    # 3x3, pad 1, stride 1: 8x8 out; with bias (biases are not counted)
+    n.conv1 = L.Convolution(n.data, num_output=4, kernel_size=3, pad=1)
+    # grouped, strided, unpadded: (8 - 3) // 2 + 1 = 3, so 3x3 out; each output sees 4 / 2 input channels
+    n.conv2 = L.Convolution(n.conv1, num_output=6, kernel_size=3, stride=2, group=2)
+    n.relu = L.ReLU(n.conv2, in_place=True)
+    n.fc = L.InnerProduct(n.conv2, num_output=5)
+    path = tmp_path / "tiny.prototxt"
+    path.write_text(str(n.to_proto()))
+    net = caffe.Net(str(path), caffe.TEST)
+
+    # multiply-adds counted by hand from the geometry: images x output maps x output pixels x taps
+    conv1 = 2 * 4 * (8 * 8) * (3 * 3 * 3)
+    conv2 = 2 * 6 * (3 * 3) * ((4 // 2) * 3 * 3)
+    fc = 2 * 5 * (6 * 3 * 3)
+    got = {r["layer"]: r["forward_flops"] for r in layer_flops(net)}
+    assert got == {"conv1": 2 * conv1, "conv2": 2 * conv2, "fc": 2 * fc}
+    assert training_flops(net) == 3 * 2 * (conv1 + conv2 + fc)
+
+
+def test_cli_writes_markdown_and_json(tmp_path):
+    rng = np.random.default_rng(0)
+    h5 = tmp_path / "aflw" / "h5" / "train_000.h5"
+    h5.parent.mkdir(parents=True)
+    with h5py.File(h5, "w") as f:
+        f["data"] = rng.normal(0, 0.5, size=(64, 1, 50, 50)).astype(np.float32)
+        f["label"] = rng.uniform(10, 40, size=(64, 10)).astype(np.float32)
+        f["d"] = np.full(64, 15.0, dtype=np.float32)
+    (tmp_path / "aflw" / "train.txt").write_text(str(h5) + "\n")
+    out = tmp_path / "out"
+    res = subprocess.run([sys.executable, str(ROOT / "tools" / "bench_train.py"), "--data-root",
+                          str(tmp_path),
+                          "--points", "5", "--iters", "2", "--warmup", "1", "--passes", "1", "--threads", "1",
+                          "--out-dir", str(out)], cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr
+    result = json.loads((out / "bench-train.json").read_text())
+    (net,) = result["nets"]
+    assert net["n_points"] == 5 and net["batch"] == 64 and len(net["steps"]["step_s"]) == 2
+    assert net["s_per_iter"] > 0 and net["images_per_s"] == 64 / net["s_per_iter"]
+    peak = max(result["sgemm"]["gflops"], result["sgemm_after"]["gflops"])
+    assert result["sgemm_peak_gflops"] == peak > 0 and net["share_of_sgemm"] == net["gflops"] / peak
+    types = net["breakdown"]["by_type"]
+    assert types["Convolution"]["count"] == 9 and types["BatchNorm"]["count"] == 9
+    md = (out / "bench-train.md").read_text()
+    assert "| 5 points |" in md and "| Convolution | 9 |" in md
+
+    # a missing data set is named, with the command that makes it
+    missing = subprocess.run([sys.executable, str(ROOT / "tools" / "bench_train.py"), "--data-root",
+                              str(tmp_path),
+                              "--points", "68", "--out-dir", str(out)], cwd=ROOT, capture_output=True,
+                                  text=True,
+                             timeout=600)
+    assert missing.returncode == 2 and "make data DATASET=300w" in missing.stderr
