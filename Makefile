@@ -53,9 +53,13 @@ fresh-check:  ## clone HEAD into a temp folder with an empty Caffe cache and a n
 	@bash tools/fresh_check.sh
 
 # ---- data: official dataset files -> Caffe-ready HDF5 (tools/make_data.py --help explains everything)
+# AFLW: box scaling and translation wide enough to cover the test crops from detector boxes (the 95th percentiles
+# of how far the training faces' calibrated detector crops sit from their landmark crops); on validation this
+# lowered stage 1's error from 8.12 to 7.60 % at equal schedule (reports/schedule-sweep/)
+DATA_ARGS_aflw := --max-shift 0.09 --scale-range 0.8 1.2
 data:  ## HDF5 for Caffe: make data DATASET=aflw|cofw|300w DATA_ROOT=... [OUT=data] [BOXES=] [ARGS="--limit 100 ..."]
 	@test -n "$(DATA_ROOT)" || { echo "make data: set DATA_ROOT=<folder with the official $(DATASET) files>"; exit 2; }
-	@$(PY) tools/make_data.py --dataset $(DATASET) --data-root "$(DATA_ROOT)" --out "$(OUT)" $(BOXES) $(ARGS)
+	@$(PY) tools/make_data.py --dataset $(DATASET) --data-root "$(DATA_ROOT)" --out "$(OUT)" $(BOXES) $(DATA_ARGS_$(DATASET)) $(ARGS)
 
 contact-sheet:  ## PNG of training patches with their points: make contact-sheet DATASET=aflw [OUT=data]
 	@$(PY) tools/contact_sheet.py "$(OUT)/$(DATASET)/train.txt" -o "$(OUT)/$(DATASET)/contact_sheet.png"
@@ -104,11 +108,11 @@ demo:  ## mcl-align with the shipped 68-point model on scikit-image's astronaut 
 # ---- the cpu profile's stage-1 schedule comparison (mcl_caffe/train/schedule_sweep.py; reports/schedule-sweep/)
 SWEEP_ARGS ?=
 schedule-sweep: setup  ## stage-1 schedules at equal wall time on AFLW validation -> reports/schedule-sweep/
-	@if [ ! -f $(OUT)/aflw/train.txt ]; then $(MAKE) --no-print-directory data DATASET=aflw; fi
-	@if [ ! -f data-wide/aflw/train.txt ]; then $(MAKE) --no-print-directory data DATASET=aflw OUT=data-wide \
-	  ARGS="--max-shift 0.09 --scale-range 0.8 1.2"; fi
-	@$(PY) tools/schedule_sweep.py --data $(OUT)/aflw --wide-data data-wide/aflw $(SWEEP_ARGS)
-	@MCL_SWEEP_COMMAND="make schedule-sweep" $(PY) tools/schedule_sweep.py --data $(OUT)/aflw \
+	@if [ ! -f data-base/aflw/train.txt ]; then $(MAKE) --no-print-directory data DATASET=aflw OUT=data-base \
+	  DATA_ARGS_aflw=; fi
+	@if [ ! -f data-wide/aflw/train.txt ]; then $(MAKE) --no-print-directory data DATASET=aflw OUT=data-wide; fi
+	@$(PY) tools/schedule_sweep.py --data data-base/aflw --wide-data data-wide/aflw $(SWEEP_ARGS)
+	@MCL_SWEEP_COMMAND="make schedule-sweep" $(PY) tools/schedule_sweep.py --data data-base/aflw \
 	  --wide-data data-wide/aflw --report reports/schedule-sweep $(SWEEP_ARGS)
 
 # BENCH_RUN=runs/<dataset>-<profile> benchmarks that trained model (default: a random-weight 68-point net)
