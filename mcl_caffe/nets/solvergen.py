@@ -6,8 +6,8 @@ pre-training and 60,000 for each fine-tuning step.
 
 `cpu` is designed for a 3-hour budget on 2 cores: 9,000 solver steps (5,400 pre-training + 1,800 per
 fine-tuning step, the paper's 3:1:1 split), budgeted at 1.0 s/iteration, which leaves room for machines 1.6x
-slower than the one `make bench-train` measured (0.625 s/it for 5 points, reports/bench-train/). Its pre-training
-keeps 0.02 for the first half and decays x0.3 at 1/2 and 3/4 of it: of the stage-1 schedules compared at equal
+slower than the one `make bench-train` measured (0.625 s/it for 5 points, reports/bench-train/).
+Its pre-training keeps 0.02 for the first half and decays x0.3 at 1/2 and 3/4 of it: of the stage-1 schedules compared at equal
 wall time on validation (`make schedule-sweep`, reports/schedule-sweep/), that shape ended lowest (7.66 % vs
 8.94 % for the paper's shape compressed, which spends most of a short budget at rates too small to move).
 Fine-tuning keeps the paper's shape (0.001, one decay halfway). `quick` is the paper's shape divided by
@@ -55,8 +55,9 @@ def _scaled(name: str, divisor: int, snapshot: int) -> Profile:
 
 PROFILES = {
     "paper": _scaled("paper", 1, snapshot=5000),
-    "cpu": Profile("cpu", pretrain_iter=CPU_PRETRAIN, finetune_iter=CPU_PRETRAIN // 3, stepsize=CPU_PRETRAIN // 6,
-                   snapshot=250, pretrain_steps=(CPU_PRETRAIN // 2, CPU_PRETRAIN * 3 // 4)),
+    "cpu": Profile("cpu", pretrain_iter=CPU_PRETRAIN, finetune_iter=CPU_PRETRAIN // 3,
+                   stepsize=CPU_PRETRAIN // 6, snapshot=250,
+                   pretrain_steps=(CPU_PRETRAIN // 2, CPU_PRETRAIN * 3 // 4)),
     "quick": _scaled("quick", QUICK_DIVISOR, snapshot=100),
     "smoke": Profile("smoke", pretrain_iter=150, finetune_iter=40, stepsize=75, snapshot=50),
 }
