@@ -5,14 +5,14 @@ pre-training and 0.001 for every fine-tuning step; lr x 0.3 every 30,000 iterati
 pre-training and 60,000 for each fine-tuning step.
 
 `cpu` is designed for a 3-hour budget on 2 cores: 9,000 solver steps (5,400 pre-training + 1,800 per
-fine-tuning step, the paper's 3:1:1 split), budgeted at 1.0 s/iteration, which leaves room for machines 1.6x
-slower than the one `make bench-train` measured (0.625 s/it for 5 points, reports/bench-train/).
-Its pre-training keeps 0.02 for the first half and decays x0.3 at 1/2 and 3/4 of it: of the stage-1 schedules compared at equal
-wall time on validation (`make schedule-sweep`, reports/schedule-sweep/), that shape ended lowest (7.66 % vs
-8.94 % for the paper's shape compressed, which spends most of a short budget at rates too small to move).
-Fine-tuning keeps the paper's shape (0.001, one decay halfway). `quick` is the paper's shape divided by
-QUICK_DIVISOR, for
-experiments that retrain stages 2-3 once per setting (the weight-perturbation sweep of Fig. 7, started from a
+fine-tuning step, the paper's 3:1:1 split), budgeted at 1.0 s/iteration, which leaves room for machines
+1.6x slower than the one `make bench-train` measured (0.625 s/it for 5 points, reports/bench-train/). Its
+pre-training keeps 0.02 for the first half and decays x0.3 at 1/2 and 3/4 of it: of the stage-1 schedules
+compared at equal wall time on validation (`make schedule-sweep`, reports/schedule-sweep/), that shape
+ended lowest (7.66 % vs 8.94 % for the paper's shape compressed, which spends most of a short budget at
+rates too small to move). Fine-tuning keeps the paper's shape (0.001, one decay halfway).
+
+`quick` is the paper's shape divided by QUICK_DIVISOR, for experiments that retrain stages 2-3 once per setting (the weight-perturbation sweep of Fig. 7, started from a
 `cpu` run's BM: `make perturb PROFILE=cpu PERTURB_PROFILE=quick`). `smoke` is a few dozen iterations per
 stage, for CI.
 """
