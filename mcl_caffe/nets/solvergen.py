@@ -12,9 +12,9 @@ compared at equal wall time on validation (`make schedule-sweep`, reports/schedu
 ended lowest (7.66 % vs 8.94 % for the paper's shape compressed, which spends most of a short budget at
 rates too small to move). Fine-tuning keeps the paper's shape (0.001, one decay halfway).
 
-`quick` is the paper's shape divided by QUICK_DIVISOR, for experiments that retrain stages 2-3 once per setting (the weight-perturbation sweep of Fig. 7, started from a
-`cpu` run's BM: `make perturb PROFILE=cpu PERTURB_PROFILE=quick`). `smoke` is a few dozen iterations per
-stage, for CI.
+`quick` is the paper's shape divided by QUICK_DIVISOR, for experiments that retrain stages 2-3 once per
+setting (the weight-perturbation sweep of Fig. 7, started from a `cpu` run's BM: `make perturb
+PROFILE=cpu PERTURB_PROFILE=quick`). `smoke` is a few dozen iterations per stage, for CI.
 """
 from __future__ import annotations
 
