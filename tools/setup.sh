@@ -28,7 +28,7 @@ CAFFE_SHA256="c6410cc60bdd6db685d441b66be7df05410f8850ac88d6b75d48ef9b2315c08a"
 
 APT_PACKAGES=(build-essential cmake libboost-system-dev libboost-thread-dev libboost-filesystem-dev
   libboost-regex-dev libboost-python-dev libprotobuf-dev protobuf-compiler libgoogle-glog-dev
-  libgflags-dev libhdf5-dev libopenblas-dev libgtest-dev patch opencv-data)
+  libgflags-dev libhdf5-dev libopenblas-dev libopenblas-openmp-dev libgtest-dev patch opencv-data)
 
 STEP="start"
 LOG=""
@@ -120,6 +120,16 @@ BOOST_PY=$(ls /usr/lib/x86_64-linux-gnu/libboost_python3*.so 2>/dev/null | head 
 
 CMAKE_FLAGS=(-DCMAKE_BUILD_TYPE=Release -DCPU_ONLY=ON -DBUILD_python=ON -DUSE_OPENCV=OFF -DUSE_LMDB=OFF
   -DUSE_LEVELDB=OFF -DANACONDA_HOME=/nonexistent "-DPYTHON_VERSION=python$PYVER")
+# OpenMP (tools/caffe_patches/README.md, patch 0004): Caffe's CPU loops run on OpenMP threads, and it links
+# Debian's OpenMP build of OpenBLAS by path (-L and a run path), not the libopenblas.so.0 that Debian's
+# alternatives pick (the pthread build by default): one thread pool serves both, and a GEMM called inside
+# Caffe's parallel loops runs on its calling thread instead of starting more threads.
+OPENBLAS_OMP=/usr/lib/x86_64-linux-gnu/openblas-openmp
+OPENBLAS_OMP_INC=/usr/include/x86_64-linux-gnu/openblas-openmp
+[[ -e $OPENBLAS_OMP/libopenblas.so && -e $OPENBLAS_OMP_INC/cblas.h ]] \
+  || fail "Debian's OpenMP OpenBLAS ($OPENBLAS_OMP, $OPENBLAS_OMP_INC) is missing; is libopenblas-openmp-dev installed?"
+OMP_CXX_FLAGS="-fopenmp -I$OPENBLAS_OMP_INC"
+OMP_LINK_FLAGS="-fopenmp -L$OPENBLAS_OMP -Wl,-rpath,$OPENBLAS_OMP"
 # Patches applied to the sources before building (tools/caffe_patches/README.md says why each exists).
 PATCHES=("$ROOT"/tools/caffe_patches/*.patch)
 # The key names every input of the build that can change under a cached copy: the sources and patches, the
@@ -127,7 +137,8 @@ PATCHES=("$ROOT"/tools/caffe_patches/*.patch)
 # what it compiles and links against from the system: the OS release (Boost, glog, HDF5, OpenBLAS sonames),
 # the compiler, and protoc, whose generated caffe.pb.cc must match the libprotobuf it links.
 SYSTEM_ID="$(. /etc/os-release && echo "$ID-$VERSION_ID") $(gcc -dumpfullversion) $(protoc --version)"
-build_key=$(printf '%s|' "$CAFFE_SDIST==$CAFFE_VERSION" "${CMAKE_FLAGS[@]}" "py$PYVER" "numpy$NPMAJOR" \
+build_key=$(printf '%s|' "$CAFFE_SDIST==$CAFFE_VERSION" "${CMAKE_FLAGS[@]}" "$OMP_CXX_FLAGS" "$OMP_LINK_FLAGS" \
+  "py$PYVER" "numpy$NPMAJOR" \
   "$(basename "$BOOST_PY")" "$(cat "${PATCHES[@]}" | sha256sum)" "$SYSTEM_ID" | sha256sum | cut -c1-12)
 CDIR="$CACHE/caffe-$CAFFE_VERSION-$build_key"
 
@@ -154,8 +165,8 @@ else
     # Caffe's CMakeLists links -lboost_python; Debian names it libboost_python3XX.
     ln -sf "$BOOST_PY" "$CDIR/linkshim/libboost_python.so"
     (cd "$CDIR/build" && cmake ../src "${CMAKE_FLAGS[@]}" \
-        "-DCMAKE_CXX_FLAGS=-I$PYINC -I$NPINC -I$HDF5_INC" \
-        "-DCMAKE_SHARED_LINKER_FLAGS=-L$HDF5_LIB -L$CDIR/linkshim -Wl,-rpath,$HDF5_LIB") >"$LOG" 2>&1 \
+        "-DCMAKE_CXX_FLAGS=$OMP_CXX_FLAGS -I$PYINC -I$NPINC -I$HDF5_INC" \
+        "-DCMAKE_SHARED_LINKER_FLAGS=$OMP_LINK_FLAGS -L$HDF5_LIB -L$CDIR/linkshim -Wl,-rpath,$HDF5_LIB") >"$LOG" 2>&1 \
       || fail "cmake configuration of Caffe failed"
     (cd "$CDIR/build" && make -j"$JOBS" pycaffe) >>"$LOG" 2>&1 || fail "compiling Caffe failed"
     [[ -e "$CDIR/src/python/caffe/_caffe.so" ]] || fail "the build finished but produced no _caffe.so"
