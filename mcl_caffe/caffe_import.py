@@ -8,13 +8,22 @@ first, so `load_caffe(threads)` and `blas_threads(n)` set the count at run time 
 `openblas_set_num_threads`, in the library this process's Caffe is linked against. This matters for
 results, not only speed: on a Haswell-kernel OpenBLAS (0.3.21, AMD EPYC) one and two threads round float32
 forward passes differently (measured: 166 of 500 outputs of a 5-point net, by up to 3.8e-6 px), so two
-computations meant to agree bit for bit must use the same thread count.
+computations meant to agree bit for bit must use the same thread count. Caffe is built with OpenMP and
+linked to OpenBLAS's OpenMP build (tools/caffe_patches/0004), so the same count is the number of threads of
+Caffe's own parallel loops (OpenBLAS's `openblas_set_num_threads` calls `omp_set_num_threads`).
+
+Kernels: OpenBLAS picks its kernels when it loads, from OPENBLAS_CORETYPE or the CPU. `load_caffe` sets
+OPENBLAS_CORETYPE first, from MCL_BLAS_CORETYPE (see `choose_blas_coretype`): by default the AVX-512
+(SkylakeX) kernels on a CPU that has AVX-512, whatever OPENBLAS_CORETYPE said; they make stage-1 training
+steps 1.35x (5 points) and 1.44x (68 points) faster than the Haswell kernels on the AMD EPYC machines here
+(reports/bench-train/ROUNDS.md).
 """
 from __future__ import annotations
 
 import ctypes
 import importlib
 import os
+import sys
 from contextlib import contextmanager
 
 
@@ -22,9 +31,45 @@ class CaffeUnavailable(ImportError):
     pass
 
 
+# AVX-512 subsets that OpenBLAS's SkylakeX kernels use (its own test for them, cpuid_x86.c, asks for these)
+AVX512_FLAGS = ("avx512f", "avx512cd", "avx512bw", "avx512dq", "avx512vl")
+
+
+def _cpu_flags(cpuinfo: str = "/proc/cpuinfo") -> set[str]:
+    try:
+        with open(cpuinfo) as f:
+            for line in f:
+                if line.startswith("flags"):
+                    return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+def choose_blas_coretype(environ=os.environ, cpuinfo: str = "/proc/cpuinfo") -> str | None:
+    """Set OPENBLAS_CORETYPE in `environ` from MCL_BLAS_CORETYPE; return the value set, or None if untouched.
+
+    MCL_BLAS_CORETYPE unset or "auto": "SkylakeX" where the CPU has AVX-512 (AVX512_FLAGS), else untouched.
+    "keep": OPENBLAS_CORETYPE as the environment has it. Anything else: that kernel name (OpenBLAS's names,
+    e.g. Haswell, SkylakeX, Zen). OpenBLAS reads the variable once, when it loads, so this only counts before
+    Caffe is imported; the training stages' child processes inherit it.
+    """
+    want = environ.get("MCL_BLAS_CORETYPE", "auto").strip() or "auto"
+    if want.lower() == "keep":
+        return None
+    if want.lower() == "auto":
+        if not set(AVX512_FLAGS) <= _cpu_flags(cpuinfo):
+            return None
+        want = "SkylakeX"
+    environ["OPENBLAS_CORETYPE"] = want
+    return want
+
+
 def load_caffe(threads: int | None = None):
     """Return the `caffe` module in CPU mode. `threads` sets OpenBLAS's thread count for this process."""
     os.environ.setdefault("GLOG_minloglevel", "2")
+    if "caffe" not in sys.modules:
+        choose_blas_coretype()
     if threads is not None:
         os.environ["OPENBLAS_NUM_THREADS"] = str(threads)  # for child processes, and if caffe loads now
     try:
@@ -70,6 +115,14 @@ def _caffe_openblas():
     lib = ctypes.CDLL(paths[0])
     lib.openblas_get_num_threads.restype = ctypes.c_int
     return lib
+
+
+def get_blas_core() -> str:
+    """The kernel set of Caffe's OpenBLAS in this process (e.g. "SkylakeX", "Haswell")."""
+    load_caffe()
+    lib = _caffe_openblas()
+    lib.openblas_get_corename.restype = ctypes.c_char_p
+    return lib.openblas_get_corename().decode()
 
 
 def get_blas_threads() -> int:

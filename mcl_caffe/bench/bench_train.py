@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mcl_caffe.caffe_import import load_caffe
+from mcl_caffe.caffe_import import get_blas_core, get_blas_threads, load_caffe
 
 SGEMM_SHAPE = (2048, 4096, 4096)  # (M, K, N): input rows, input width, outputs
 NETS = {5: "aflw", 68: "300w"}  # points -> the dataset whose data/<dataset>/train.txt feeds that net
@@ -85,7 +85,7 @@ def machine_info() -> dict:
             cpu = line.split(":", 1)[1].strip()
             break
     env = {k: os.environ[k] for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_CORETYPE",
-                                      "MCL_CONV_PATH") if k in os.environ}
+                                      "MCL_BLAS_CORETYPE", "CAFFE_CPU_PATH") if k in os.environ}
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "env": env}
 
 
@@ -214,7 +214,7 @@ def run(lists: dict[int, Path], warmup: int = 2, iters: int = 10, passes: int = 
         r["share_of_sgemm"] = r["gflops"] / peak
     return {"sgemm": ref, "sgemm_after": ref_after, "sgemm_peak_gflops": peak, "nets": nets,
             "machine": machine_info(),
-            "blas": blas_library(), "threads": os.environ.get("OPENBLAS_NUM_THREADS", str(os.cpu_count())),
+            "blas": blas_library(), "threads": str(get_blas_threads()), "blas_core": get_blas_core(),
             "load_start": load_start, "load_end": [round(v, 2) for v in os.getloadavg()],
             "date": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
 
@@ -224,8 +224,9 @@ def render(result: dict, command: str = "") -> str:
     lines = ["# Caffe training speed (stage 1, batch 64)", ""]
     if command:
         lines += ["Command: `%s`" % command, ""]
-    lines += ["%s, %d cores, BLAS threads %s; %s; load average %s at the start, %s at the end; %s." % (
-        result["machine"]["cpu"], result["machine"]["cores"], result["threads"],
+    lines += ["%s, %d cores, BLAS/OpenMP threads %s, OpenBLAS kernels %s; %s; load average %s at the start, "
+              "%s at the end; %s." % (
+        result["machine"]["cpu"], result["machine"]["cores"], result["threads"], result.get("blas_core", "?"),
             result["blas"] or "BLAS unknown",
         result["load_start"], result["load_end"], result["date"]),
         "Environment: %s." % (result["machine"]["env"] or "no BLAS/conv-path variables set"), "",

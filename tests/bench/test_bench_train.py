@@ -58,6 +58,9 @@ def test_cli_writes_markdown_and_json(tmp_path):
     assert net["s_per_iter"] > 0 and net["images_per_s"] == 64 / net["s_per_iter"]
     peak = max(result["sgemm"]["gflops"], result["sgemm_after"]["gflops"])
     assert result["sgemm_peak_gflops"] == peak > 0 and net["share_of_sgemm"] == net["gflops"] / peak
+    # what ran: --threads 1 is the BLAS/OpenMP count Caffe's OpenBLAS reports, and its kernels are named
+    assert result["threads"] == "1" and result["blas_core"]
+    assert "openblas-openmp" in result["blas"] and "libgomp" in result["blas"]
     types = net["breakdown"]["by_type"]
     assert types["Convolution"]["count"] == 9 and types["BatchNorm"]["count"] == 9
     md = (out / "bench-train.md").read_text()
