@@ -2,7 +2,6 @@
 # The before/after rounds of reports/bench-train/ROUNDS.md, as run on 2026-12-04. OLD is the Caffe build of
 # commit 15aafea (patches 0001-0003, pthread OpenBLAS) left in the build cache; /work/bt-data holds the
 # benchmark patches (make data ... OUT=/work/bt-data ARGS="--limit 600 --rotations 2 --jitters 2").
-# before/after rounds of make bench-train on this machine, one after the other
 cd /work/main
 OLD=/root/.cache/mcl-caffe/caffe-9.0.2-7b943cad0487/src/python
 mkdir -p /tmp/btr

@@ -60,6 +60,25 @@ def _close(a, b, what, scale=None):
     np.testing.assert_allclose(a, b, rtol=RTOL, atol=RTOL * scale, err_msg=what)
 
 
+def _train_net(tmp_path, n, name):
+    """A TRAIN-phase net from NetSpec `n`, with gradients to every input (force_backward)."""
+    proto = n.to_proto()
+    proto.force_backward = True
+    path = tmp_path / ("%s.prototxt" % name)
+    path.write_text(str(proto))
+    return caffe.Net(str(path), caffe.TRAIN)
+
+
+def _saved_params(net):
+    return {name: [b.data.copy() for b in blobs] for name, blobs in net.params.items()}
+
+
+def _restore_params(net, saved):
+    for name, blobs in net.params.items():
+        for b, v in zip(blobs, saved[name]):
+            b.data[...] = v
+
+
 def _conv_net(tmp_path, bn1_global=False, batch=5):
     n = caffe.NetSpec()
     n.data = L.Input(shape=dict(dim=[batch, 3, 13, 13]))
@@ -75,11 +94,7 @@ def _conv_net(tmp_path, bn1_global=False, batch=5):
     n.bn2 = L.BatchNorm(n.conv2, in_place=True, batch_norm_param=dict(use_global_stats=True))
     n.fc = L.InnerProduct(n.conv2, num_output=7, weight_filler=dict(type="xavier"))
     n.loss = L.EuclideanLoss(n.fc, n.label)
-    proto = n.to_proto()
-    proto.force_backward = True
-    path = tmp_path / "conv.prototxt"
-    path.write_text(str(proto))
-    return caffe.Net(str(path), caffe.TRAIN)
+    return _train_net(tmp_path, n, "conv")
 
 
 def _pass(net, path, monkeypatch, data, label):
@@ -115,15 +130,9 @@ def test_conv_and_batchnorm_match_the_stock_code(tmp_path, monkeypatch):
     bn2[0].data[...] = rng.normal(0, 0.5, bn2[0].data.shape)
     bn2[1].data[...] = rng.uniform(0.5, 2.0, bn2[1].data.shape)
     bn2[2].data[...] = 1.0
-    saved = {name: [b.data.copy() for b in blobs] for name, blobs in net.params.items()}
-
-    def restore():
-        for name, blobs in net.params.items():
-            for b, v in zip(blobs, saved[name]):
-                b.data[...] = v
-
+    saved = _saved_params(net)
     stock = _pass(net, "stock", monkeypatch, data, label)
-    restore()
+    _restore_params(net, saved)
     fast = _pass(net, "fast", monkeypatch, data, label)
 
     # the whole net's gradient with respect to its input runs through both convolutions' data gradients,
@@ -268,20 +277,14 @@ def _layer_net(tmp_path, batch=6):
     n.relu = L.ReLU(n.conv, in_place=True)
     n.pool = L.Pooling(n.conv, pool=0, kernel_size=2, stride=2)  # MAX
     n.loss = L.EuclideanLoss(n.pool, n.label)
-    proto = n.to_proto()
-    proto.force_backward = True
-    path = tmp_path / "layers.prototxt"
-    path.write_text(str(proto))
-    return caffe.Net(str(path), caffe.TRAIN)
+    return _train_net(tmp_path, n, "layers")
 
 
 def _layer_pass(net, threads, data, label, saved):
     """Forward + backward on `threads` OpenMP/BLAS threads from the saved weights: blobs' data and diffs."""
     from mcl_caffe.caffe_import import blas_threads
 
-    for name, blobs in net.params.items():
-        for b, v in zip(blobs, saved[name]):
-            b.data[...] = v
+    _restore_params(net, saved)
     net.clear_param_diffs()
     net.blobs["data"].data[...] = data
     net.blobs["label"].data[...] = label
@@ -318,7 +321,7 @@ def test_fast_path_is_deterministic_and_thread_count_only_reorders_sums(tmp_path
     rng = np.random.default_rng(2)
     data = rng.standard_normal((6, 5, 24, 24)).astype(np.float32)
     label = rng.standard_normal((6, 16, 12, 12)).astype(np.float32)
-    saved = {name: [b.data.copy() for b in blobs] for name, blobs in net.params.items()}
+    saved = _saved_params(net)
     before = get_blas_threads()
     one = _layer_pass(net, 1, data, label, saved)
     two = _layer_pass(net, 2, data, label, saved)
@@ -349,20 +352,14 @@ def test_elementwise_layers_are_bit_equal_on_one_and_two_threads(tmp_path):
     n.scale = L.Scale(n.bn, in_place=True, bias_term=True, filler=dict(type="gaussian", mean=1, std=0.2))
     n.relu = L.ReLU(n.bn, in_place=True)
     n.pool = L.Pooling(n.bn, pool=0, kernel_size=2, stride=2)  # MAX
-    n.sum = L.Reduction(n.pool, operation=3)  # SUMSQ: a loss-like scalar with a non-uniform gradient
-    proto = n.to_proto()
-    proto.force_backward = True
-    proto.layer[-1].loss_weight.append(1.0)
-    path = tmp_path / "elementwise.prototxt"
-    path.write_text(str(proto))
-    net = caffe.Net(str(path), caffe.TRAIN)
+    # SUMSQ: a loss-like scalar with a non-uniform gradient
+    n.sum = L.Reduction(n.pool, operation=3, loss_weight=1.0)
+    net = _train_net(tmp_path, n, "elementwise")
     data = np.random.default_rng(3).standard_normal((6, 16, 24, 24)).astype(np.float32)
-    saved = {name: [b.data.copy() for b in blobs] for name, blobs in net.params.items()}
+    saved = _saved_params(net)
     runs = []
     for threads in (1, 2):
-        for name, blobs in net.params.items():  # BatchNorm's running statistics change at every forward
-            for b, v in zip(blobs, saved[name]):
-                b.data[...] = v
+        _restore_params(net, saved)  # BatchNorm's running statistics change at every forward
         net.blobs["data"].data[...] = data
         with blas_threads(threads):
             net.forward()
