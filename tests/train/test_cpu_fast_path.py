@@ -1,7 +1,7 @@
 """The fast CPU layers of the patched Caffe (tools/caffe_patches/0002-0004) compute what the stock code does.
 
-CAFFE_CPU_PATH=stock, read by the layers at every forward pass, selects the stock per-image convolution, the
-stock BatchNorm and the stock one-thread loops of ReLU, Scale and pooling in the same build, so both paths run
+CAFFE_CPU_PATH=stock, read by the layers at every forward pass, selects the stock per-image convolution and
+the stock BatchNorm, and runs ReLU, Scale and max pooling on one thread, in the same build, so both paths run
 here on the same weights and batches. No mocks.
 
 With one image per batch the batched convolution makes exactly the stock GEMM calls (same shapes, same
@@ -51,6 +51,9 @@ RTOL = 1e-4
 # threshold); Haswell vs SkylakeX kernels on the stock code alone: 0.26 % on the first step. The loss of every
 # step agrees within RTOL.
 UPDATE_RTOL = 3e-2
+# Patch 0004 runs an element-wise loop on one thread below 64K elements (cpu_loop_threads in
+# include/caffe/util/cpu_threads.hpp); the thread tests use blobs at least this big.
+OMP_MIN_ELEMENTS = 1 << 16
 
 
 def _close(a, b, what, scale=None):
@@ -264,7 +267,7 @@ def test_twenty_training_steps_agree_with_the_stock_path(real_patches, tmp_path,
     assert np.mean(stock_losses[-5:]) < np.mean(stock_losses[:5])
 
 
-def _layer_net(tmp_path, batch=6):
+def _layer_net(tmp_path, batch=8):
     """Convolution -> BatchNorm (batch statistics) -> Scale -> ReLU -> max pooling, big enough (8 x 16 x 24 x
     24 = 73,728 elements per blob) for the OpenMP loops of patch 0004 to run on more than one thread."""
     n = caffe.NetSpec()
@@ -318,9 +321,11 @@ def test_fast_path_is_deterministic_and_thread_count_only_reorders_sums(tmp_path
 
     monkeypatch.delenv("CAFFE_CPU_PATH", raising=False)
     net = _layer_net(tmp_path)
+    assert net.blobs["conv"].data.size >= OMP_MIN_ELEMENTS
+    batch = net.blobs["data"].data.shape[0]
     rng = np.random.default_rng(2)
-    data = rng.standard_normal((6, 5, 24, 24)).astype(np.float32)
-    label = rng.standard_normal((6, 16, 12, 12)).astype(np.float32)
+    data = rng.standard_normal((batch, 5, 24, 24)).astype(np.float32)
+    label = rng.standard_normal((batch, 16, 12, 12)).astype(np.float32)
     saved = _saved_params(net)
     before = get_blas_threads()
     one = _layer_pass(net, 1, data, label, saved)
@@ -343,19 +348,27 @@ def test_fast_path_is_deterministic_and_thread_count_only_reorders_sums(tmp_path
 
 
 def test_elementwise_layers_are_bit_equal_on_one_and_two_threads(tmp_path):
-    """BatchNorm, Scale, ReLU and max pooling alone (no convolution in front): bit-equal on 1 and 2 threads"""
+    """BatchNorm, Scale, ReLU and max pooling alone (no convolution in front): bit-equal on 1 and 2 threads.
+
+    Max pooling runs twice: with its mask kept inside the layer (the nets' case) and with the mask as a second
+    top (Caffe's other branch of the same loop), 3 x 3 windows at stride 2 so that windows overlap.
+    """
     from mcl_caffe.caffe_import import blas_threads
 
+    shape = [8, 16, 24, 24]  # 73,728 elements: above OMP_MIN_ELEMENTS, so the loops run on 2 threads
+    assert np.prod(shape) >= OMP_MIN_ELEMENTS
     n = caffe.NetSpec()
-    n.data = L.Input(shape=dict(dim=[6, 16, 24, 24]))
+    n.data = L.Input(shape=dict(dim=shape))
     n.bn = L.BatchNorm(n.data)
     n.scale = L.Scale(n.bn, in_place=True, bias_term=True, filler=dict(type="gaussian", mean=1, std=0.2))
     n.relu = L.ReLU(n.bn, in_place=True)
     n.pool = L.Pooling(n.bn, pool=0, kernel_size=2, stride=2)  # MAX
+    n.pool3, n.mask3 = L.Pooling(n.bn, pool=0, kernel_size=3, stride=2, ntop=2)
     # SUMSQ: a loss-like scalar with a non-uniform gradient
     n.sum = L.Reduction(n.pool, operation=3, loss_weight=1.0)
+    n.sum3 = L.Reduction(n.pool3, operation=3, loss_weight=1.0)
     net = _train_net(tmp_path, n, "elementwise")
-    data = np.random.default_rng(3).standard_normal((6, 16, 24, 24)).astype(np.float32)
+    data = np.random.default_rng(3).standard_normal(shape).astype(np.float32)
     saved = _saved_params(net)
     runs = []
     for threads in (1, 2):
@@ -364,8 +377,13 @@ def test_elementwise_layers_are_bit_equal_on_one_and_two_threads(tmp_path):
         with blas_threads(threads):
             net.forward()
             net.backward()
-        runs.append({"pool": net.blobs["pool"].data.copy(), "bn": net.blobs["bn"].data.copy(),
-                     "data_diff": net.blobs["data"].diff.copy(), "bn_stats": net.params["bn"][0].data.copy()})
+        runs.append({key: net.blobs[key].data.copy() for key in ("pool", "pool3", "mask3", "bn")})
+        runs[-1].update(data_diff=net.blobs["data"].diff.copy(), bn_stats=net.params["bn"][0].data.copy())
     for key in runs[0]:
         assert np.array_equal(runs[0][key], runs[1][key]), key
     assert np.abs(runs[0]["data_diff"]).max() > 0
+    # the second top holds each window's argmax as an index into its (image, channel) plane
+    planes = runs[1]["bn"].reshape(shape[0] * shape[1], -1)
+    index = runs[1]["mask3"].reshape(len(planes), -1).astype(np.int64)
+    np.testing.assert_array_equal(np.take_along_axis(planes, index, axis=1),
+                                  runs[1]["pool3"].reshape(len(planes), -1))
