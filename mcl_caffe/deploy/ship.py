@@ -152,8 +152,11 @@ def model_md(c: dict) -> str:
         "| | |", "|---|---|",
         "| trained with | `%s` at commit `%s` |" % (c["train_command"], c["commit"]),
         "| shipped with | `%s` |" % c["ship_command"],
-        "| profile | `%s`: %d pre-training and %d iterations per fine-tuning step, batch %d |"
-        % (c["profile"], ps["pretrain_iter"], ps["finetune_iter"], ps["batch_size"]),
+        "| profile | `%s`: %d pre-training and %d iterations per fine-tuning step%s, batch %d |"
+        % (c["profile"], ps["pretrain_iter"], ps["finetune_iter"],
+           "" if ps.get("stage4_iter", ps["finetune_iter"]) == ps["finetune_iter"] else
+           " (stage 4, shape layers alone on cached features: %d, weight decay %g)"
+           % (ps["stage4_iter"], ps["stage4_weight_decay"]), ps["batch_size"]),
         "| training time | %d:%02d:%02d (the stages' training loops, from the report) |"
         % (h // 3600, h % 3600 // 60, h % 60),
         "| test set | %s |" % c["test_set"].replace("|", "/"),

@@ -50,6 +50,12 @@ class Profile:
     # Pre-training's decays at these iterations (Caffe's `multistep` policy) instead of every `stepsize`;
     # empty keeps the `step` policy. Fine-tuning always uses `stepsize`.
     pretrain_steps: tuple[int, ...] = ()
+    # Stage 4 (multi-center fine-tuning) trains only the shape prediction layers, on cached features, so its
+    # steps cost milliseconds and need not share the whole-net budget: its own iterations, lr step and weight
+    # decay; None keeps the fine-tuning values.
+    stage4_iter: int | None = None
+    stage4_stepsize: int | None = None
+    stage4_weight_decay: float | None = None
 
 
 def _scaled(name: str, divisor: int, snapshot: int) -> Profile:
@@ -61,7 +67,8 @@ PROFILES = {
     "paper": _scaled("paper", 1, snapshot=5000),
     "cpu": Profile("cpu", pretrain_iter=CPU_PRETRAIN, finetune_iter=CPU_PRETRAIN // 3,
                    stepsize=CPU_PRETRAIN // 6, snapshot=250,
-                   pretrain_steps=(CPU_PRETRAIN // 2, CPU_PRETRAIN * 3 // 4)),
+                   pretrain_steps=(CPU_PRETRAIN // 2, CPU_PRETRAIN * 3 // 4),
+                   stage4_iter=60000, stage4_stepsize=30000, stage4_weight_decay=0.0),
     "quick": _scaled("quick", QUICK_DIVISOR, snapshot=100),
     "smoke": Profile("smoke", pretrain_iter=150, finetune_iter=40, stepsize=75, snapshot=50),
 }
@@ -75,7 +82,9 @@ def get_profile(name: str) -> Profile:
 
 
 def solver_param(profile: Profile, pretrain: bool, train_net: str, snapshot_prefix: str,
-                 seed: int = 1) -> "caffe_pb2.SolverParameter":
+                 seed: int = 1, stage4: bool = False) -> "caffe_pb2.SolverParameter":
+    """The solver of pre-training (`pretrain`), of a fine-tuning step, or of stage 4 (`stage4`: the
+    profile's stage-4 overrides, where set, on top of fine-tuning's settings)."""
     s = caffe_pb2.SolverParameter()
     s.train_net = train_net
     s.type = "SGD"
@@ -90,6 +99,13 @@ def solver_param(profile: Profile, pretrain: bool, train_net: str, snapshot_pref
     s.max_iter = profile.pretrain_iter if pretrain else profile.finetune_iter
     s.momentum = profile.momentum
     s.weight_decay = profile.weight_decay
+    if stage4 and not pretrain:
+        if profile.stage4_iter is not None:
+            s.max_iter = profile.stage4_iter
+        if profile.stage4_stepsize is not None:
+            s.stepsize = profile.stage4_stepsize
+        if profile.stage4_weight_decay is not None:
+            s.weight_decay = profile.stage4_weight_decay
     s.display = 0
     # The stage runner snapshots itself, every `profile.snapshot` iterations and only after a finite loss:
     # Caffe's own snapshot would run right after a NaN step, whose backward pass has already written out of

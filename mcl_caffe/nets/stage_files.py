@@ -49,7 +49,7 @@ def stage_texts(stage: str, scheme: Scheme, profile: solvergen.Profile, weights:
                                                                                       2 * scheme.n_points)),
     }
     pretrain = stage == "stage1"
-    sp = solvergen.solver_param(profile, pretrain, train_net_path, snapshot_prefix)
+    sp = solvergen.solver_param(profile, pretrain, train_net_path, snapshot_prefix, stage4=stage == "stage4")
     texts["solver"] = solvergen.solver_text(
         sp, "MCL %s solver, profile '%s' (batch %d is set in the train net's data layer).\n%s\n"
         "snapshot is 0 because the stage runner snapshots every %d iterations itself, and only after a "

@@ -93,6 +93,9 @@ def profile_settings(profile: str) -> dict | None:
         "weight_decay": p.weight_decay,
         "gamma": p.gamma,
         "pretrain_steps": list(p.pretrain_steps),
+        "stage4_iter": p.stage4_iter if p.stage4_iter is not None else p.finetune_iter,
+        "stage4_stepsize": p.stage4_stepsize if p.stage4_stepsize is not None else p.stepsize,
+        "stage4_weight_decay": p.stage4_weight_decay if p.stage4_weight_decay is not None else p.weight_decay,
     }
 
 

@@ -148,6 +148,13 @@ def training_section(ctx: dict) -> list[str]:
                 ps["weight_decay"],
             )
         )
+        s4 = (ps.get("stage4_iter", ps["finetune_iter"]), ps.get("stage4_stepsize", ps["stepsize"]),
+              ps.get("stage4_weight_decay", ps["weight_decay"]))
+        if s4 != (ps["finetune_iter"], ps["stepsize"], ps["weight_decay"]):
+            L.append("")
+            L.append("Stage 4 (each cluster's shape prediction layer alone, on cached features): %s "
+                     "iterations (lr 0.001, x %.1f every %s), weight decay %g."
+                     % ("{:,}".format(s4[0]), ps["gamma"], "{:,}".format(s4[1]), s4[2]))
         L.append("")
     rows = []
     total = 0.0

@@ -24,6 +24,22 @@ def test_profiles_without_steps_keep_the_step_policy():
     assert s.lr_policy == "step" and s.stepsize == 30000 and not s.stepvalue
 
 
+def test_stage4_overrides_apply_to_stage4_only():
+    """`cpu` trains stage 4 (shape layers alone, cached features) with the paper's 60,000 iterations and no
+    weight decay (reports/schedule-sweep/STAGE4.md); `paper` keeps the paper's settings in every stage."""
+    cpu, paper = PROFILES["cpu"], PROFILES["paper"]
+    s4 = solver_param(cpu, False, "t", "s", stage4=True)
+    assert (s4.max_iter, s4.stepsize, s4.weight_decay, s4.base_lr) == pytest.approx(
+        (60000, 30000, 0.0, 0.001))
+    fine = solver_param(cpu, False, "t", "s")
+    assert (fine.max_iter, fine.stepsize, fine.weight_decay) == pytest.approx((4000, 2000, 0.0005))
+    # pre-training never takes stage 4's settings
+    assert solver_param(cpu, True, "t", "s", stage4=True).max_iter == cpu.pretrain_iter
+    for stage4 in (False, True):
+        p = solver_param(paper, False, "t", "s", stage4=stage4)
+        assert (p.max_iter, p.stepsize, p.weight_decay) == pytest.approx((60000, 30000, 0.0005))
+
+
 def test_branch_points_fall_on_segments_and_within_their_trunk():
     S.check_candidates(3000, 150)
     assert S.branch_iter(S.BY_NAME["one-late"], 3000) == 2400
