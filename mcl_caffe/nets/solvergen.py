@@ -14,7 +14,10 @@ steps (5,400 + 1,800 + 1,800), budgeted at 1.0 s/it. Its pre-training keeps 0.02
 decays x0.3 at 1/2 and 3/4 of it: of the stage-1 schedules compared at equal wall time on validation
 (`make schedule-sweep`, reports/schedule-sweep/), that shape ended lowest (7.66 % vs 8.94 % for the paper's
 shape compressed, which spends most of a short budget at rates too small to move). Fine-tuning keeps the
-paper's shape (0.001, one decay halfway).
+paper's shape (0.001, one decay halfway). Stage 4 runs the paper's 60,000 iterations per cluster (seconds on
+cached features) without weight decay: on frozen features the decay only shrinks the shape layer (0.987x
+over 4,000 steps, 0.83x over 60,000), and no decay was the one setting that brought AM below WM on the
+validation sets of both AFLW and 300-W (tools/stage4_sweep.py, reports/schedule-sweep/STAGE4.md).
 
 `quick` is the paper's shape divided by QUICK_DIVISOR, for experiments that retrain stages 2-3 once per
 setting (the weight-perturbation sweep of Fig. 7, started from a `cpu` run's BM: `make perturb
