@@ -114,6 +114,12 @@ schedule-sweep: setup  ## stage-1 schedules at equal wall time on AFLW validatio
 	@$(PY) tools/schedule_sweep.py --data data-base/aflw --wide-data data-wide/aflw $(SWEEP_ARGS)
 	@MCL_SWEEP_COMMAND="make schedule-sweep" $(PY) tools/schedule_sweep.py --data data-base/aflw \
 	  --wide-data data-wide/aflw --report reports/schedule-sweep $(SWEEP_ARGS)
+# stage 4's settings on a finished run's cached features (tools/stage4_sweep.py --help; reports/schedule-sweep/STAGE4.md)
+.PHONY: stage4-sweep
+STAGE4_CANDIDATES ?= 4000,2000,0.001,0.0005 4000,2000,0.001,0 60000,30000,0.001,0.0005 60000,30000,0.001,0
+stage4-sweep:  ## stage-4 settings (ITERATIONS,STEPSIZE,LR,DECAY) retrained on a run's cached features, validation only
+	@$(PY) tools/stage4_sweep.py --run-dir $(RUNS)/$(DATASET)-$(PROFILE) \
+	  $(foreach c,$(STAGE4_CANDIDATES),--candidate $(c)) --out $(RUNS)/$(DATASET)-$(PROFILE)/stage4-sweep.md
 
 # BENCH_RUN=runs/<dataset>-<profile> benchmarks that trained model (default: a random-weight 68-point net)
 BENCH_RUN ?=
