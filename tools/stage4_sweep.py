@@ -60,7 +60,7 @@ def main(argv=None) -> int:
     run = args.run_dir
     try:
         clusters = cluster_dirs(run)
-        W0, b0 = fc_blobs(caffe, run / "stage3" / "final.caffemodel")
+        W0, b0 = fc_blobs(run / "stage3" / "final.caffemodel")
         xv, yv, dv = load_features(run / "stage4" / "features" / "val.txt")
     except (OSError, ValueError, KeyError) as e:
         print("stage4_sweep: %s" % e, file=sys.stderr)

@@ -24,6 +24,7 @@ from pathlib import Path
 
 
 from mcl_caffe.infer.shipped import FP32_FILE, INT8_FILE, SHIPPED, model_dir
+from mcl_caffe.report.facts import stage4_override
 
 CHECK_STRIDE = 10
 AFLW_TEST_BOXES = "boxes/aflw-bbox-annotation/AFLW_boundingbox.txt"
@@ -143,6 +144,7 @@ def model_md(c: dict) -> str:
     t, s = c["test"], c["check_sample"]
     h = c["train_seconds"]
     ps = c["profile_settings"]
+    s4 = stage4_override(ps)
     return "\n".join([
         "# `%s`: %s" % (c["name"], c["description"]), "",
         "MCL (Shao et al., 2018), assembled model AM, %d points (scheme `%s`). Files: `mcl.onnx` (FP32), "
@@ -154,9 +156,8 @@ def model_md(c: dict) -> str:
         "| shipped with | `%s` |" % c["ship_command"],
         "| profile | `%s`: %d pre-training and %d iterations per fine-tuning step%s, batch %d |"
         % (c["profile"], ps["pretrain_iter"], ps["finetune_iter"],
-           "" if ps.get("stage4_iter", ps["finetune_iter"]) == ps["finetune_iter"] else
-           " (stage 4, shape layers alone on cached features: %d, weight decay %g)"
-           % (ps["stage4_iter"], ps["stage4_weight_decay"]), ps["batch_size"]),
+           "" if s4 is None else " (stage 4, shape layers alone on cached features: %d, weight decay %g)"
+           % (s4[0], s4[2]), ps["batch_size"]),
         "| training time | %d:%02d:%02d (the stages' training loops, from the report) |"
         % (h // 3600, h % 3600 // 60, h % 60),
         "| test set | %s |" % c["test_set"].replace("|", "/"),

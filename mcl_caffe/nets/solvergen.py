@@ -60,6 +60,12 @@ class Profile:
     stage4_stepsize: int | None = None
     stage4_weight_decay: float | None = None
 
+    def stage4_settings(self) -> tuple[int, int, float]:
+        """Stage 4's (iterations, stepsize, weight decay): its overrides where set, else fine-tuning's."""
+        return (self.finetune_iter if self.stage4_iter is None else self.stage4_iter,
+                self.stepsize if self.stage4_stepsize is None else self.stage4_stepsize,
+                self.weight_decay if self.stage4_weight_decay is None else self.stage4_weight_decay)
+
 
 def _scaled(name: str, divisor: int, snapshot: int) -> Profile:
     return Profile(name, pretrain_iter=180000 // divisor, finetune_iter=60000 // divisor,
@@ -103,12 +109,7 @@ def solver_param(profile: Profile, pretrain: bool, train_net: str, snapshot_pref
     s.momentum = profile.momentum
     s.weight_decay = profile.weight_decay
     if stage4 and not pretrain:
-        if profile.stage4_iter is not None:
-            s.max_iter = profile.stage4_iter
-        if profile.stage4_stepsize is not None:
-            s.stepsize = profile.stage4_stepsize
-        if profile.stage4_weight_decay is not None:
-            s.weight_decay = profile.stage4_weight_decay
+        s.max_iter, s.stepsize, s.weight_decay = profile.stage4_settings()
     s.display = 0
     # The stage runner snapshots itself, every `profile.snapshot` iterations and only after a finite loss:
     # Caffe's own snapshot would run right after a NaN step, whose backward pass has already written out of

@@ -93,10 +93,16 @@ def profile_settings(profile: str) -> dict | None:
         "weight_decay": p.weight_decay,
         "gamma": p.gamma,
         "pretrain_steps": list(p.pretrain_steps),
-        "stage4_iter": p.stage4_iter if p.stage4_iter is not None else p.finetune_iter,
-        "stage4_stepsize": p.stage4_stepsize if p.stage4_stepsize is not None else p.stepsize,
-        "stage4_weight_decay": p.stage4_weight_decay if p.stage4_weight_decay is not None else p.weight_decay,
+        **dict(zip(("stage4_iter", "stage4_stepsize", "stage4_weight_decay"), p.stage4_settings())),
     }
+
+
+def stage4_override(ps: dict) -> tuple[int, int, float] | None:
+    """Stage 4's (iterations, stepsize, weight decay) from `profile_settings` when they differ from the
+    fine-tuning steps' (None when they do not, or when the settings predate the stage-4 fields)."""
+    s4 = (ps.get("stage4_iter", ps["finetune_iter"]), ps.get("stage4_stepsize", ps["stepsize"]),
+          ps.get("stage4_weight_decay", ps["weight_decay"]))
+    return None if s4 == (ps["finetune_iter"], ps["stepsize"], ps["weight_decay"]) else s4
 
 
 def test_set_statement(dataset: str, meta: dict, n_test: int) -> str:

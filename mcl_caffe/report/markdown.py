@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from mcl_caffe.report import paper_figures as P
 from mcl_caffe.evaluation.evaluate import MAIN_MODELS
+from mcl_caffe.report.facts import stage4_override
 from mcl_caffe.report.fmt import heading, _f, _hms, _pct, _table
 from mcl_caffe.report.sections import (cluster_section, occlusion_section, perturbation_section,
                                        render_breakdown)
@@ -148,9 +149,8 @@ def training_section(ctx: dict) -> list[str]:
                 ps["weight_decay"],
             )
         )
-        s4 = (ps.get("stage4_iter", ps["finetune_iter"]), ps.get("stage4_stepsize", ps["stepsize"]),
-              ps.get("stage4_weight_decay", ps["weight_decay"]))
-        if s4 != (ps["finetune_iter"], ps["stepsize"], ps["weight_decay"]):
+        s4 = stage4_override(ps)
+        if s4:
             L.append("")
             L.append("Stage 4 (each cluster's shape prediction layer alone, on cached features): %s "
                      "iterations (lr 0.001, x %.1f every %s), weight decay %g."

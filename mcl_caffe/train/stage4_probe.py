@@ -15,6 +15,7 @@ import numpy as np
 
 from mcl_caffe.core.metrics import per_landmark_errors
 from mcl_caffe.core.splice import splice
+from mcl_caffe.deploy.caffe_files import read_caffemodel
 
 
 def cluster_dirs(run: Path) -> list[Path]:
@@ -30,17 +31,12 @@ def cluster_dirs(run: Path) -> list[Path]:
     return dirs
 
 
-def fc_blobs(caffe, caffemodel: Path) -> tuple[np.ndarray, np.ndarray]:
+def fc_blobs(caffemodel: Path) -> tuple[np.ndarray, np.ndarray]:
     """The shape prediction layer `fc` (weight 2n x D, bias 2n) of a .caffemodel, as float64."""
-    from caffe.proto import caffe_pb2
-    m = caffe_pb2.NetParameter()
-    m.ParseFromString(Path(caffemodel).read_bytes())
-    for layer in list(m.layer) + list(m.layers):
-        if layer.name == "fc":
-            w, b = layer.blobs[0], layer.blobs[1]
-            return (np.asarray(w.data, np.float64).reshape(tuple(w.shape.dim)),
-                    np.asarray(b.data, np.float64))
-    raise ValueError("%s has no layer named fc" % caffemodel)
+    blobs = read_caffemodel(caffemodel).get("fc")
+    if blobs is None or len(blobs) != 2:
+        raise ValueError("%s has no shape prediction layer `fc` with a weight and a bias" % caffemodel)
+    return blobs[0].astype(np.float64), blobs[1].astype(np.float64)
 
 
 def load_features(list_file: Path) -> tuple[np.ndarray, np.ndarray, np.ndarray]:

@@ -21,6 +21,15 @@ caffe = load_caffe()
 D = 16
 
 
+def _decay_alone_scale(iterations, stepsize, base_lr, decay, momentum=0.9, gamma=0.3):
+    """The factor weight decay alone shrinks a weight by under Caffe's SGD with the `step` lr policy."""
+    w, v = 1.0, 0.0
+    for it in range(iterations):
+        v = momentum * v + base_lr * gamma ** (it // stepsize) * decay * w
+        w -= v
+    return w
+
+
 def _features(path, x, w, b):
     with h5py.File(path, "w") as f:
         f["x"] = x.astype(np.float32)
@@ -59,6 +68,14 @@ def test_reads_the_run_and_rejects_a_run_without_stage4(run, tmp_path_factory):
     assert probe.nme_per_landmark(w_true, b_true, x, label, d).max() < 1e-6
     with pytest.raises(ValueError, match="no finished cluster folder"):
         probe.cluster_dirs(tmp_path_factory.mktemp("empty"))
+    # the shape layer of a saved model comes back as saved
+    net = caffe.Net(str(root / "stage4" / "cluster1-left_eye" / "train.prototxt"), caffe.TRAIN)
+    net.params["fc"][0].data[...] = w_true
+    net.params["fc"][1].data[...] = b_true
+    net.save(str(root / "model.caffemodel"))
+    w, b = probe.fc_blobs(root / "model.caffemodel")
+    np.testing.assert_array_equal(w, w_true.astype(np.float32))
+    np.testing.assert_array_equal(b, b_true.astype(np.float32))
 
 
 def test_weight_decay_alone_shrinks_the_layer_and_the_loss_pulls_it_to_the_labels(run, tmp_path):
@@ -70,7 +87,12 @@ def test_weight_decay_alone_shrinks_the_layer_and_the_loss_pulls_it_to_the_label
     np.testing.assert_allclose(w, w_true, atol=1e-5 * np.abs(w_true).max())
     w, b = probe.train_shape_layer(caffe, cdir, w_true, b_true, 200, 100, 0.001, 0.05, tmp_path)
     scale = (w * w_true).sum() / (w_true * w_true).sum()
-    assert 0.5 < scale < 0.99
+    # Caffe's SGD on decay alone: v <- 0.9 v + lr * decay * w, w <- w - v, lr x0.3 at step 100 (0.9381); the
+    # loss gradient, zero at the start, can only pull back towards the labels, and barely does (measured:
+    # +8e-6)
+    decay_alone = _decay_alone_scale(200, 100, 0.001, 0.05)
+    assert decay_alone <= scale < decay_alone + 1e-4
+    np.testing.assert_allclose(w, scale * w_true, atol=1e-4 * np.abs(w_true).max())
     # from a WM layer off the true one, training without decay brings the emphasised landmark 0 (u = 4.8)
     # much closer (measured: 1.09 % -> 0.60 % of d in 3,000 steps) and the others (u = 0.05) barely
     x, label, d = probe.load_features(root / "stage4" / "features" / "val.txt")
