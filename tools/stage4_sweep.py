@@ -62,6 +62,8 @@ def main(argv=None) -> int:
         clusters = cluster_dirs(run)
         W0, b0 = fc_blobs(run / "stage3" / "final.caffemodel")
         xv, yv, dv = load_features(run / "stage4" / "features" / "val.txt")
+        points = {cdir: json.loads((cdir / "stage.json").read_text())["cluster"]["points"]
+                  for cdir in clusters}
     except (OSError, ValueError, KeyError) as e:
         print("stage4_sweep: %s" % e, file=sys.stderr)
         return 2
@@ -83,8 +85,6 @@ def main(argv=None) -> int:
             layers = {}
             for cdir in clusters:
                 layers[cdir] = train_shape_layer(caffe, cdir, W0, b0, its, step, lr, wd, Path(tmp))
-            points = {cdir: json.loads((cdir / "stage.json").read_text())["cluster"]["points"]
-                      for cdir in clusters}
             Wa, ba = assemble_rows(W0, b0, [(layers[c], points[c]) for c in clusters])
             am = nme_per_landmark(Wa, ba, xv, yv, dv)
             scales = [float((W * W0).sum() / (W0 * W0).sum()) for W, _ in layers.values()]

@@ -4,6 +4,9 @@ A generated run: features x of 5-point faces whose labels a known layer (W*, b*)
 off from it, one cluster folder with the stage-4 train net and solver the pipeline writes.
 """
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 import h5py
 import numpy as np
@@ -118,3 +121,37 @@ def test_assemble_rows_is_eq2(run):
     assert np.array_equal(w[6:10], layers[3][0][0][6:10]) and np.array_equal(w[0:2], layers[0][0][0][0:2])
     with pytest.raises(ValueError, match="shape differs"):
         probe.assemble_rows(w0[:, :3], b0, layers)
+
+
+def test_stage4_sweep_tool_scores_candidates_against_wm(run):
+    """tools/stage4_sweep.py on the generated run: WM's layer off the true one, a decay-free candidate lowers
+    the validation error, and the table names both candidates; a run without stage 4 is refused by name."""
+    root, w_true, b_true = run
+    net = caffe.Net(str(root / "stage4" / "cluster1-left_eye" / "train.prototxt"), caffe.TRAIN)
+    net.params["fc"][0].data[...] = w_true + 0.05 * np.random.default_rng(1).standard_normal(w_true.shape)
+    net.params["fc"][1].data[...] = b_true
+    (root / "stage3").mkdir()
+    net.save(str(root / "stage3" / "final.caffemodel"))
+    # a second cluster holds landmarks 1-4, so that Eq. 2 covers every landmark (its net is a copy of the
+    # first one's: the tool trains each cluster with its own train net and solver)
+    cdir2 = root / "stage4" / "cluster2-rest"
+    cdir2.mkdir()
+    for name in ("train", "solver"):
+        (cdir2 / ("%s.prototxt" % name)).write_text((root / "stage4" / "cluster1-left_eye" /
+                                                     ("%s.prototxt" % name)).read_text())
+    (cdir2 / "stage.json").write_text(json.dumps({"cluster": {"index": 1, "name": "rest",
+                                                              "points": [1, 2, 3, 4]}}))
+    tool = Path(__file__).resolve().parents[2] / "tools" / "stage4_sweep.py"
+    out = root / "sweep.md"
+    res = subprocess.run([sys.executable, str(tool), "--run-dir", str(root), "--candidate",
+                          "3000,1500,0.01,0", "--candidate", "10,5,0.001,0", "--out", str(out)],
+                         capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr
+    rows = [line for line in out.read_text().splitlines() if line.startswith("| ")][1:]  # after the header
+    assert len(rows) == 3
+    wm, long, short = (float(r.split("|")[2]) for r in rows)
+    assert rows[0].startswith("| WM (no stage 4)") and "3000 it" in rows[1] and "10 it" in rows[2]
+    assert long < wm and abs(short - wm) < abs(long - wm)
+    bad = subprocess.run([sys.executable, str(tool), "--run-dir", str(root / "nothing"), "--candidate",
+                          "1,1,0.001,0"], capture_output=True, text=True)
+    assert bad.returncode == 2 and "no finished cluster folder" in bad.stderr
