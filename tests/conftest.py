@@ -58,3 +58,15 @@ def smoke_run(tmp_path_factory):
     assert full.returncode == 0, full.stdout[-3000:] + full.stderr[-3000:]
     return {"tmp": tmp, "runs": tmp / "runs" / "aflw-smoke", "data": tmp / "data" / "aflw",
             "out": full.stdout + full.stderr}
+
+
+@pytest.fixture(scope="session")
+def real_photos(tmp_path_factory):
+    """Photos made from the shared LFPW test faces by mcl_caffe.bench.photos (sizes from 30 px to the full
+    frame, 12 megapixels, a blank 8000x6000, EXIF orientations written by Pillow, truncated and corrupt
+    files), with their ground truth: (folder, {name: PhotoSpec})."""
+    from mcl_caffe.bench.photos import load_photos, make_photos
+
+    d = tmp_path_factory.mktemp("photos")
+    make_photos(d)
+    return d, load_photos(d)

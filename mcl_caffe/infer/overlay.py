@@ -13,7 +13,7 @@ import numpy as np
 #: point radius and line width as fractions of the face's size (the box's larger side, in overlay pixels)
 DOT_FRACTION = 0.008
 LINE_FRACTION = 0.006
-MIN_DOT, MIN_LINE = 0.7, 1
+MIN_DOT, MIN_LINE = 0.5, 1
 
 
 def face_marks(face_side: float) -> tuple[float, int]:
