@@ -169,13 +169,14 @@ def warp_region(gray: np.ndarray, A: np.ndarray, size: int = C.PATCH_SIZE) -> np
 
 
 class Aligner:
-    """Run an exported MCL model: `model` is a shipped model's name ('300w68', 'aflw5') or an .onnx path.
-    `threads` = onnxruntime intra-op threads (None: its default)."""
+    """Run an exported MCL model: `model` is a shipped model's name ('300w68', 'aflw5') or an .onnx path
+    (mcl_caffe.infer.shipped.UnknownModel for neither).  `threads` = onnxruntime intra-op threads (None: its
+    default)."""
 
     def __init__(self, model, threads: int | None = None, optimization: str = "all", int8: bool = False):
-        from mcl_caffe.infer.shipped import SHIPPED, resolve_model
+        from mcl_caffe.infer.shipped import resolve_model
 
-        if int8 or str(model) in SHIPPED:
+        if int8 or not Path(model).is_file():  # a shipped name, or an error naming the shipped models
             model = resolve_model(str(model), int8)
         self.path = Path(model)
         self.session = make_session(self.path, threads=threads, optimization=optimization)

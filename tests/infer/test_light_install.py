@@ -95,3 +95,23 @@ def test_mcl_align_runs_without_caffe_or_any_training_package(model, tmp_path):
                                                               "import mcl_caffe.deploy.onnx_export")],
                          cwd=REPO, capture_output=True, text=True)
     assert bad.returncode != 0 and "blocked for the inference-install test" in bad.stderr
+
+
+def test_photos_and_the_python_api_run_without_caffe_or_any_training_package(real_photos, tmp_path):
+    """The default detector on an EXIF-rotated photo through mcl-align, and FaceAligner from Python, in a
+    child that cannot import Caffe or the training packages."""
+    d, specs = real_photos
+    img = str(d / specs["exif_6"].file)
+    out = tmp_path / "o.json"
+    res = subprocess.run([sys.executable, "-c", CHILD, img, "-o", str(out), "--no-progress"],
+                         cwd=REPO, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "LOADED []" in res.stdout
+    rec = json.loads(out.read_text())["images"][0]
+    assert rec["status"] == "ok" and rec["exif_orientation"] == 6 and len(rec["faces"]) == 2
+    api = CHILD.replace("from mcl_caffe.infer.cli import main\nrc = main(sys.argv[1:])",
+                        "from mcl_caffe import FaceAligner\nfaces = FaceAligner()(sys.argv[1])\n"
+                        "print('FACES', len(faces))\nrc = 0")
+    res = subprocess.run([sys.executable, "-c", api, img], cwd=REPO, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "FACES 2" in res.stdout and "LOADED []" in res.stdout
