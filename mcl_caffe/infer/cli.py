@@ -219,6 +219,15 @@ def output_format(args) -> str:
     return by_suffix
 
 
+def _no_file_in_the_way(folder: Path, what: str) -> None:
+    """The nearest existing ancestor of `folder` must be a folder (a file there makes mkdir fail)."""
+    for p in [folder, *folder.parents]:
+        if p.exists():
+            if not p.is_dir():
+                raise UsageError("%s: %s is a file, not a folder" % (what, p))
+            return
+
+
 def check_output_paths(args) -> None:
     """-o and --overlay-dir must be usable before the first image is processed."""
     import os
@@ -228,6 +237,7 @@ def check_output_paths(args) -> None:
             raise UsageError(
                 "-o %s is a folder; give a file name, e.g. %s" % (args.out, args.out / "landmarks.csv")
             )
+        _no_file_in_the_way(args.out.parent, "-o %s" % args.out)
         try:
             args.out.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -243,6 +253,7 @@ def check_output_paths(args) -> None:
     if args.overlay_dir is not None:
         if args.overlay_dir.exists() and not args.overlay_dir.is_dir():
             raise UsageError("--overlay-dir %s is a file, not a folder" % args.overlay_dir)
+        _no_file_in_the_way(args.overlay_dir.parent, "--overlay-dir %s" % args.overlay_dir)
         try:
             args.overlay_dir.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
@@ -355,7 +366,8 @@ def run(args, err=None) -> int:
             counts["faces"] += len(r.faces)
             bar.update(1)
     except (KeyboardInterrupt, Interrupted):
-        writer.close()
+        if args.out is None:
+            writer.close()
         bar.close()
         say(
             "interrupted after %d of %d images; the output holds them%s"
@@ -369,10 +381,12 @@ def run(args, err=None) -> int:
     finally:
         if old is not None:
             signal.signal(signal.SIGTERM, old)
-    writer.close()
+        if args.out is not None and not writer.fh.closed:
+            writer.close()
+            writer.fh.close()
+    if args.out is None:
+        writer.close()
     bar.close()
-    if args.out is not None:
-        writer.fh.close()
     say(
         "%d images: %d with faces (%d faces), %d without a face, %d with errors%s%s"
         % (

@@ -173,8 +173,14 @@ def read_photo(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
             "%s: %dx%d = %.1f megapixels, above the limit of %.1f (--max-megapixels)"
             % (p, size[0], size[1], size[0] * size[1] / 1e6, max_pixels / 1e6)
         )
-    with _CapturedStderr() as cap:
-        img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    try:
+        with _CapturedStderr() as cap:
+            img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+    except cv2.error as exc:  # e.g. a header whose size OpenCV refuses
+        last = str(exc).strip().splitlines()[-1]
+        raise ImageReadError("cannot decode image file: %s: %s" % (p, last)) from None
+    except MemoryError:
+        raise ImageReadError("cannot decode image file: %s: not enough memory" % p) from None
     if img is None or cap.text:
         why = cap.text.replace("\n", "; ") if cap.text else _pillow_reason(data)
         if fmt is None and not cap.text:
