@@ -133,11 +133,11 @@ def run(args, err=None) -> int:
         writer.close()
     bar.close()
     say(
-        "%d images: %d with faces (%d faces), %d without a face, %d with errors%s%s"
+        "%s: %d with faces (%s), %d without a face, %d with errors%s%s"
         % (
-            len(items),
+            _count(len(items), "image"),
             counts["ok"],
-            counts["faces"],
+            _count(counts["faces"], "face"),
             counts["no_face"],
             counts["error"],
             "; %d already in %s (--resume)" % (counts["skipped"], args.out) if counts["skipped"] else "",
@@ -145,6 +145,10 @@ def run(args, err=None) -> int:
         )
     )
     return 1 if counts["error"] else 0
+
+
+def _count(n: int, word: str) -> str:
+    return "%d %s%s" % (n, word, "" if n == 1 else "s")
 
 
 def _main_thread() -> bool:
