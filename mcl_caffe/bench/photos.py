@@ -154,75 +154,87 @@ def _canvas(spec: PhotoSpec, sizes, sources, rng, centres=None) -> np.ndarray:
     return img
 
 
+def _rng(seed: int, name: str):
+    """Each photo's own random stream, so that making some photos only gives them the same pixels."""
+    import zlib
+
+    return np.random.default_rng([seed, zlib.crc32(name.encode())])
+
+
+#: the canvases: name -> (width, height, face sizes, face centres or None for a shelf layout)
+CANVASES = {
+    "canvas_face800": (2000, 2000, [800], [(1000, 1000)]),
+    "canvas_face1000": (2000, 2000, [1000], [(1000, 1000)]),
+    "canvas_face1400": (2000, 2000, [1400], [(1000, 1000)]),
+    "sizes": (1800, 1300, [30, 45, 70, 110, 170, 260, 400], None),
+    "twelve_mp": (4000, 3000, [500, 120], [(2300, 1400), (900, 2200)]),
+    "two_small": (640, 480, [35, 40], [(200, 230), (440, 250)]),
+    "exif": (480, 640, [220, 90], [(240, 250), (110, 540)]),
+    "gray": (800, 600, [150, 80], None),
+}
+CLOSEUPS = {"portrait_1080": (1080, 800), "fullframe_1080": (1080, 1080)}
+BROKEN = ("truncated_jpg", "truncated_png", "corrupt_jpg")
+
+
 def make_photos(out_dir, names=None, seed: int = 0) -> list[PhotoSpec]:
-    """Write the photos (all, or those in `names`) and photos.json into out_dir; -> their specs."""
+    """Write the photos (all, or those in `names`) and photos.json into out_dir; -> their specs.  Every photo
+    has its own faces and random stream, so a photo is the same whichever others are made with it."""
     import cv2
 
     from mcl_caffe.infer.images import undo_orientation
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(seed)
     faces = _source_faces()
-    sources = [faces[i] for i in rng.permutation(len(faces))]
+    order = np.random.default_rng(seed).permutation(len(faces))
     want = (lambda n: True) if names is None else (lambda n: n in names)
     specs: list[PhotoSpec] = []
+    # the faces each photo uses: consecutive runs of one shuffled list of the LFPW test faces
+    counts = [(n, 1) for n in CLOSEUPS] + [(n, len(v[2])) for n, v in CANVASES.items()]
+    taken, start = {}, 0
+    for n, k in counts:
+        taken[n] = [faces[i] for i in order[start : start + k]]
+        start += k
 
     def jpg(spec, img, quality=92):
         if not cv2.imwrite(str(out / spec.file), img, [cv2.IMWRITE_JPEG_QUALITY, quality]):
             raise OSError("cannot write %s" % (out / spec.file))
         specs.append(spec)
 
-    for name, side, size in (("portrait_1080", 1080, 800), ("fullframe_1080", 1080, 1080)):
-        face = sources.pop()
+    def canvas(name, file=None):
+        w, h, sizes, centres = CANVASES[name]
+        spec = PhotoSpec(name, file if file is not None else name + ".jpg", w, h)
+        rng = _rng(seed, name)
+        if centres is not None:
+            centres = [(x + rng.uniform(-0.05, 0.05) * s, y) for (x, y), s in zip(centres, sizes)]
+        return spec, _canvas(spec, sizes, list(reversed(taken[name])), rng, centres=centres)
+
+    for name, (side, size) in CLOSEUPS.items():
         if want(name):
-            img, pts = _closeup(face, side, size, float(rng.uniform(-12, 12)))
-            jpg(
-                PhotoSpec(
-                    name,
-                    name + ".jpg",
-                    side,
-                    side,
-                    [{"size": size, "source": face.image_path, "points": pts.tolist()}],
-                ),
-                img,
-            )
-    for size in (800, 1000, 1400):
-        name = "canvas_face%d" % size
-        spec = PhotoSpec(name, name + ".jpg", 2000, 2000)
-        img = _canvas(spec, [size], sources, rng, centres=[(1000 + rng.uniform(-80, 80), 1000)])
+            face = taken[name][0]
+            img, pts = _closeup(face, side, size, float(_rng(seed, name).uniform(-12, 12)))
+            faces_ = [{"size": size, "source": face.image_path, "points": pts.tolist()}]
+            jpg(PhotoSpec(name, name + ".jpg", side, side, faces_), img)
+    for name in ("canvas_face800", "canvas_face1000", "canvas_face1400", "sizes", "twelve_mp", "two_small"):
         if want(name):
-            jpg(spec, img)
-    spec = PhotoSpec("sizes", "sizes.jpg", 1800, 1300)
-    sizes_img = _canvas(spec, [30, 45, 70, 110, 170, 260, 400], sources, rng)
-    if want("sizes"):
-        jpg(spec, sizes_img)
-    spec = PhotoSpec("twelve_mp", "twelve_mp.jpg", 4000, 3000)
-    img = _canvas(spec, [500, 120], sources, rng, centres=[(2300, 1400), (900, 2200)])
-    if want("twelve_mp"):
-        jpg(spec, img)
-    grey = rng.integers(90, 200, size=3)
+            jpg(*canvas(name))
     if want("blank_8000x6000"):
         blank = np.empty((6000, 8000, 3), np.uint8)
-        blank[:] = grey
+        blank[:] = _rng(seed, "blank").integers(90, 200, size=3)
         jpg(PhotoSpec("blank_8000x6000", "blank_8000x6000.jpg", 8000, 6000, kind="no face"), blank)
         del blank
-    spec = PhotoSpec("two_small", "two_small.jpg", 640, 480)
-    img = _canvas(spec, [35, 40], sources, rng, centres=[(200, 230), (440, 250)])
-    if want("two_small"):
-        jpg(spec, img)
-    upright_spec = PhotoSpec("exif", "", 480, 640)
-    upright = _canvas(upright_spec, [220, 90], sources, rng, centres=[(240, 250), (110, 540)])
-    for o in range(1, 9):
-        name = "exif_%d" % o
-        if want(name):
-            _save_exif(out / (name + ".jpg"), undo_orientation(upright, o), o)
-            specs.append(PhotoSpec(name, name + ".jpg", 480, 640, upright_spec.faces, orientation=o))
-    spec = PhotoSpec("gray", "gray.jpg", 800, 600)
-    img = _canvas(spec, [150, 80], sources, rng)
+    if any(want("exif_%d" % o) for o in range(1, 9)):
+        upright_spec, upright = canvas("exif", "")
+        for o in range(1, 9):
+            name = "exif_%d" % o
+            if want(name):
+                _save_exif(out / (name + ".jpg"), undo_orientation(upright, o), o)
+                specs.append(PhotoSpec(name, name + ".jpg", 480, 640, upright_spec.faces, orientation=o))
     if want("gray"):
+        spec, img = canvas("gray")
         jpg(spec, cv2.cvtColor(img, cv2.COLOR_BGR2GRAY))
-    _broken(out, sizes_img, want, specs)
+    if any(want(n) for n in BROKEN):
+        _broken(out, canvas("sizes")[1], want, specs)
     (out / MANIFEST).write_text(json.dumps([s.__dict__ for s in specs], indent=1) + "\n")
     return specs
 
