@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mcl_caffe.infer.cli import _float_in, _int_at_least
+from mcl_caffe.infer.cli_args import _float_in, _int_at_least
 from mcl_caffe.infer.find_faces import DEFAULT_MAX_SIDE, DEFAULT_MIN_SCORE
 from mcl_caffe.infer.images import DEFAULT_MAX_PIXELS
 from mcl_caffe.infer.inputs import UsageError
