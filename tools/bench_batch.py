@@ -16,7 +16,8 @@ def main(argv=None) -> int:
     )
     p.add_argument("--out-dir", type=Path, default=REPO / "runs" / "bench-batch", help="runs/bench-batch")
     p.add_argument("--images", type=int, default=5000, help="images in the generated tree (5000)")
-    p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "300w", help="300-W photos")
+    p.add_argument("--data", type=Path, default=REPO.parent / "shared" / "data" / "mtfl-full",
+                   help="a folder of face photos (../shared/data/mtfl-full: the MTFL release)")
     p.add_argument("--actors", type=int, nargs="+", default=[1, 2], help="actor counts (1 2)")
     p.add_argument("--fp32-only", action="store_true", help="leave out INT8")
     args = p.parse_args(argv)

@@ -1,8 +1,9 @@
 """Speed of mcl-align-batch (Ray Data, 1 and 2 actors) against one mcl-align process, FP32 and INT8, on a
-generated tree of real-face images (symlinks to the shared 300-W photos under distinct names, in folders of
-100).  Each configuration is one fresh process over the whole tree into an empty output, timed from start to
-exit, so Ray's start-up counts; the per-image cost of Ray's overhead is 1/(Ray, 1 actor) - 1/(mcl-align), the
-same single thread doing the same work per image.  Writes batch.md and batch.json to --out-dir.
+generated tree of real-face images: distinct photos of the MTFL release (LFW, web and AFLW faces of 150-400
+px, the size of a face dataset being prepared), as symlinks in folders of 100.  Each configuration is one
+fresh process over the whole tree into an empty output, timed from start to exit, so Ray's start-up counts;
+the per-image cost of Ray's overhead is 1/(Ray, 1 actor) - 1/(mcl-align), the same single thread doing
+the same work per image.  Writes batch.md and batch.json to --out-dir.
 """
 
 from __future__ import annotations
@@ -16,18 +17,19 @@ import time
 from pathlib import Path
 
 
-def make_tree(shared_300w: Path, root: Path, n: int) -> list[Path]:
-    """`n` image names under root/dNNN/, cycling over the 300-W photos (symlinks)."""
-    imgs = sorted(p for p in shared_300w.rglob("*") if p.suffix.lower() in (".jpg", ".png"))
-    if not imgs:
-        raise SystemExit("bench-batch: no images under %s" % shared_300w)
+def make_tree(photos: Path, root: Path, n: int) -> list[Path]:
+    """`n` distinct photos under `photos`, every k-th in sorted order, as symlinks under root/dNNN/."""
+    every = sorted(p for p in photos.rglob("*") if p.suffix.lower() in (".jpg", ".png"))
+    if len(every) < n:
+        raise SystemExit("bench-batch: %d images under %s, fewer than --images %d" % (len(every), photos, n))
+    imgs = every[:: len(every) // n][:n]
     if root.exists():
         shutil.rmtree(root)
     out = []
     for k in range(n):
         d = root / ("d%03d" % (k // 100))
         d.mkdir(parents=True, exist_ok=True)
-        src = imgs[k % len(imgs)]
+        src = imgs[k]
         dst = d / ("%05d%s" % (k, src.suffix.lower()))
         dst.symlink_to(src)
         out.append(dst)
@@ -45,11 +47,11 @@ def _timed(cmd: list[str]) -> tuple[float, int]:
 
 
 def run(
-    out_dir: Path, shared_300w: Path, n: int, actors=(1, 2), int8=(False, True), command: str = ""
+    out_dir: Path, photos: Path, n: int, actors=(1, 2), int8=(False, True), command: str = ""
 ) -> dict:
     out_dir.mkdir(parents=True, exist_ok=True)
     tree = out_dir / "tree"
-    make_tree(shared_300w, tree, n)
+    make_tree(photos, tree, n)
     py = sys.executable
     rows = []
     for q in int8:

@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ray = pytest.importorskip("ray")
+import ray  # noqa: E402  (make setup installs the [scale] extra)
 
 from mcl_caffe.infer import cli  # noqa: E402
 from mcl_caffe.scale import shards as S  # noqa: E402
@@ -102,3 +102,43 @@ def test_a_killed_run_resumes_and_ends_with_every_image_once(shared_data, tmp_pa
     t = S.read_all(str(out))
     per_image = [x for x in t.to_pylist() if x["face"] in (None, 0)]
     assert sorted(x["image"] for x in per_image) == sorted(str(src / p.name) for p in jpgs)  # each once
+
+
+def test_runs_against_a_running_cluster_by_its_address(shared_data, tmp_path):
+    """A cluster started as a user would (`ray start --head --block`, in its own session so the test can stop
+    exactly it), then mcl-align-batch --address HOST:PORT joins it (starting none of its own) and writes
+    rows equal to mcl-align's JSON."""
+    import socket
+    import tempfile
+
+    src = real_images(shared_data, tmp_path, k=3)
+    port = 6390 + os.getpid() % 500
+    ray_bin = Path(sys.executable).parent / "ray"
+    temp = tempfile.mkdtemp(prefix="ray", dir="/tmp")  # short: Ray's socket paths must fit in 107 characters
+    env = dict(os.environ, PYTHONPATH=str(ROOT))
+    head = subprocess.Popen([str(ray_bin), "start", "--head", "--block", "--port", str(port), "--num-cpus",
+                             "2", "--include-dashboard=false", "--disable-usage-stats", "--temp-dir", temp],
+                            env=env, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    try:
+        t0 = time.time()
+        while True:  # the head's GCS listens on --port once it is up
+            assert head.poll() is None, "ray start --head exited with %s" % head.returncode
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.time() - t0 < 300, "the Ray head did not come up in 300 s"
+                time.sleep(0.2)
+        cmd = [sys.executable, "-m", "mcl_caffe.scale.cli", str(src), str(tmp_path / "out"), "--address",
+               "127.0.0.1:%d" % port, "--actors", "2", "--threads", "1", "--no-progress"]
+        r = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=600)
+        assert r.returncode == 1, r.stdout + r.stderr  # 1: the corrupt image is an error row
+        assert "Connected to Ray cluster" in r.stderr and "Started a local Ray instance" not in r.stderr
+    finally:
+        os.killpg(head.pid, signal.SIGTERM)
+        head.wait(timeout=120)
+    names = sorted(str(p) for p in src.iterdir())
+    out_json = tmp_path / "align.json"
+    assert cli.main(names + ["-o", str(out_json), "--no-progress", "--threads", "1"]) == 1
+    compare_with_mcl_align_json(by_image(S.read_all(str(tmp_path / "out"))), out_json)

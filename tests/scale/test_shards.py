@@ -7,16 +7,16 @@ import json
 import numpy as np
 import pytest
 
-pytest.importorskip("pyarrow")
 
 from mcl_caffe.infer import cli  # noqa: E402
 from mcl_caffe.scale import shards as S  # noqa: E402
 from mcl_caffe.scale.worker import align_one  # noqa: E402
 
-# mcl-align's JSON rounds coordinates to 3 decimals (results.json_record), so a point written unrounded
-# differs from it by at most 5e-4 px; 1e-4 px more allows for float printing.  Equality of the computation
-# itself is checked at 1e-4 px against FaceAligner in the same process below.
-JSON_TOL = 5e-4 + 1e-4
+# mcl-align's JSON rounds coordinates to 3 decimals (results.json_record); the shards keep them unrounded.
+# Rounded the same way, the shard's values must equal the JSON's to 1e-4 px (the bound): the same
+# computation (one onnxruntime thread in both) gives the same floats, so only a real difference shows.
+# The unrounded values are checked at 1e-4 px against FaceAligner in the same process below.
+JSON_TOL = 1e-4
 
 
 def real_images(shared_data, tmp_path, k=3):
@@ -51,10 +51,14 @@ def compare_with_mcl_align_json(rows_by_image, json_path):
         assert [r["face"] for r in rows] == list(range(len(rec["faces"])))
         for r, f in zip(rows, rec["faces"]):
             assert r["box_source"] == f["box_source"]
-            np.testing.assert_allclose(r["box"], f["box"], atol=JSON_TOL, rtol=0)
-            np.testing.assert_allclose(r["crop"], f["crop"], atol=JSON_TOL, rtol=0)
-            np.testing.assert_allclose(r["points"], f["points"], atol=JSON_TOL, rtol=0)
-            assert r["score"] == pytest.approx(f["score"], abs=5e-5 + 1e-6)  # JSON: 4 decimals
+            np.testing.assert_allclose(np.round(r["box"], 3), f["box"], atol=JSON_TOL, rtol=0)
+            np.testing.assert_allclose(np.round(r["crop"], 3), f["crop"], atol=JSON_TOL, rtol=0)
+            np.testing.assert_allclose(np.round(np.asarray(r["points"], dtype=float), 3), f["points"],
+                                       atol=JSON_TOL, rtol=0)
+            if f["score"] is None:  # a box without a detector score
+                assert r["score"] is None or np.isnan(r["score"])
+            else:
+                assert round(r["score"], 4) == pytest.approx(f["score"], abs=1e-9)  # JSON: 4 decimals
 
 
 def test_rows_equal_mcl_align_json_and_resume_sees_them(shared_data, tmp_path):

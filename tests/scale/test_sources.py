@@ -4,7 +4,6 @@ from pathlib import Path
 
 import pytest
 
-pytest.importorskip("pyarrow")
 
 from mcl_caffe.infer.images import ImageReadError  # noqa: E402
 from mcl_caffe.infer.inputs import UsageError  # noqa: E402
