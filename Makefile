@@ -121,6 +121,20 @@ stage4-sweep:  ## stage-4 settings (ITERATIONS,STEPSIZE,LR,DECAY) retrained on a
 	@$(PY) tools/stage4_sweep.py --run-dir $(RUNS)/$(DATASET)-$(PROFILE) \
 	  $(foreach c,$(STAGE4_CANDIDATES),--candidate $(c)) --out $(RUNS)/$(DATASET)-$(PROFILE)/stage4-sweep.md
 
+# ---- the data study: make data's choices at an equal stage-1 budget, on validation only
+# (mcl_caffe/train/data_study.py, tools/data_study.py --help; reports/data-study/)
+STUDY ?= runs/data-study
+.PHONY: data-study data-study-data
+data-study-data: setup  ## every data-study candidate's HDF5 -> runs/data-study/data/<candidate>/<dataset>/
+	@$(PY) tools/data_study.py --list-data | while read -r name ds args; do \
+	  if [ ! -f $(STUDY)/data/$$name/$$ds/meta.json ]; then \
+	    $(MAKE) --no-print-directory data DATASET=$$ds OUT=$(STUDY)/data/$$name ARGS="$$args" || exit 1; fi; \
+	done
+data-study: data-study-data  ## train each candidate's stage 1 (two lanes, resumable), report -> reports/data-study/
+	@$(PY) tools/data_study.py --study $(STUDY) $(STUDY_ARGS)
+	@MCL_STUDY_COMMAND="make data-study" $(PY) tools/data_study.py --study $(STUDY) $(STUDY_ARGS) \
+	  --report reports/data-study
+
 # BENCH_RUN=runs/<dataset>-<profile> benchmarks that trained model (default: a random-weight 68-point net)
 BENCH_RUN ?=
 BENCH_ARGS ?=

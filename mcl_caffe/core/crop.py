@@ -139,13 +139,18 @@ def fit_box_calibration(given_boxes, landmark_boxes, scheme, min_faces: int = 10
     )
 
 
-def crop_for_given_box(box, calibration: BoxCalibration, size: int = PATCH_SIZE) -> np.ndarray:
+def given_box_square(box, calibration: BoxCalibration) -> tuple[np.ndarray, float]:
+    """(centre, side) of the square crop of a given box under `calibration`."""
     w, h = box_size(box)
     m = max(w, h)
     if not m > 0:
         raise ValueError("zero-area face box %s" % (list(np.round(box, 3)),))
-    c = box_center(box) + np.array([calibration.dx, calibration.dy]) * m
-    return square_crop(c, calibration.scale * m, size)
+    return box_center(box) + np.array([calibration.dx, calibration.dy]) * m, calibration.scale * m
+
+
+def crop_for_given_box(box, calibration: BoxCalibration, size: int = PATCH_SIZE) -> np.ndarray:
+    c, side = given_box_square(box, calibration)
+    return square_crop(c, side, size)
 
 
 def crop_matrix(crop, size: int = PATCH_SIZE) -> np.ndarray:
