@@ -36,11 +36,24 @@ def make_paper_section(onnx_path, out_dir, command: str, w300_root=None, authors
     w300, authors = default_sources(w300_root, authors_path)
     cmp = PC.compare(onnx_path, w300, authors)
     s = PC.summarize(cmp, N_GAPS)
+    s["model_card"] = model_card_of(onnx_path)
     out_dir = Path(out_dir)
     plot_ced_pair(s["nme"]["ours"], s["nme"]["paper"], out_dir / CED_PNG,
                   "IBUG (%d faces): this model against the paper's" % len(cmp))
     contact_sheet(cmp, [g["index"] for g in s["largest_gaps"]], out_dir / SHEET_PNG)
     return {"markdown": render_paper_section(s, command), "summary": s}
+
+
+def model_card_of(onnx_path) -> dict | None:
+    """What a shipped model's card (model.json beside the ONNX file, written by `make ship`) says about where
+    the model comes from: {'train_command', 'commit'}; None for a file without a card."""
+    import json
+
+    card = Path(onnx_path).parent / "model.json"
+    if not card.is_file():
+        return None
+    doc = json.loads(card.read_text())
+    return {"train_command": doc.get("train_command"), "commit": doc.get("commit")}
 
 
 def unavailable_section(reason: str) -> list[str]:
@@ -61,6 +74,11 @@ def render_paper_section(s: dict, command: str) -> list[str]:
         "truth. Made by `%s` (`mcl_caffe/evaluation/paper_compare.py`)."
         % (s["model"], n, s["authors"], _pct(s["mean_error"]["paper"]), _pct(s["failure_rate"]["paper"]),
            command))
+    card = s.get("model_card")
+    if card:
+        L.append("")
+        L.append("The model's card (`MODEL.md` and `model.json` beside it) names it as the AM exported by "
+                 "the run `%s` (commit %s)." % (card["train_command"], card["commit"]))
     L.append("")
     L.append(_table(["", "this model", "the paper's model"], [
         ["error", _pct(s["mean_error"]["ours"]), _pct(s["mean_error"]["paper"])],

@@ -1,6 +1,6 @@
-"""The paper's own IBUG output (../shared/data/authors/ibug_mcl_am.txt): the reader, and the project's metric on
-it, which must give the paper's Table VI AM row for IBUG. That pins the metric, the eye-centre definition and
-the point convention to the paper's."""
+"""The paper's own IBUG output (../shared/data/authors/ibug_mcl_am.txt): the reader, and the project's metric
+on it, which must give the paper's Table VI AM row for IBUG. That pins the metric, the eye-centre definition
+and the point convention to the paper's."""
 
 import numpy as np
 import pytest

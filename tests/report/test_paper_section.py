@@ -33,6 +33,9 @@ def test_section_tables_show_the_comparisons_figures(section):
     md, s = section["md"], section["s"]
     assert md.startswith("\n## Against the paper's model, face by face\n")
     assert "Made by `the command`" in md and "Model `%s`" % MODEL in md
+    card = shipped.model_card("300w68")  # a shipped model: the section says where it comes from
+    assert ("names it as the AM exported by the run `%s` (commit %s)."
+            % (card["train_command"], card["commit"])) in md
     assert "| error | %.2f | %.2f |" % (100 * s["mean_error"]["ours"], 100 * s["mean_error"]["paper"]) in md
     assert "| failure | %.2f (%d faces) | %.2f (%d faces) |" % (
         100 * s["failure_rate"]["ours"], s["failures"]["ours"], 100 * s["failure_rate"]["paper"],
@@ -131,6 +134,7 @@ def test_300w_report_includes_the_section_from_the_runs_onnx(run300):
     assert "## " + PS.TITLE in md
     assert md.index("## " + PS.TITLE) < md.index("## Error of each cluster's landmarks")
     assert "Model `%s`" % onnx in md and "Made by `make report DATASET=300w PROFILE=smoke" in md
+    assert "The model's card" not in md  # a run's onnx/ has no card
     for png in (PS.CED_PNG, PS.SHEET_PNG):
         assert "](%s)" % png in md and (out / png).is_file()
     assert doc["files"]["paper_compare"] == [PS.CED_PNG, PS.SHEET_PNG]
