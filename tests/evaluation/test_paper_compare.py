@@ -3,6 +3,7 @@ figures): the statistics on small known inputs, the crops and the mapping back o
 shipped model, the figures, and `make paper-compare`."""
 
 import subprocess
+import sys
 
 import cv2
 import numpy as np
@@ -214,3 +215,13 @@ def test_make_paper_compare_rejects_other_models_clearly(tmp_path, model, messag
     assert res.returncode != 0
     assert "paper-compare: error: " in res.stderr and message in res.stderr
     assert not (tmp_path / "COMPARE.md").exists()
+
+
+def test_the_tool_runs_without_caffe(tmp_path):
+    """The comparison needs onnxruntime, OpenCV and matplotlib only: run the tool with pycaffe blocked."""
+    code = ("import sys, runpy; sys.modules['caffe'] = None; sys.argv = ['paper_compare.py', '--onnx', %r, "
+            "'--out', %r]; runpy.run_path('tools/paper_compare.py', run_name='__main__')"
+            % (str(MODEL), str(tmp_path)))
+    res = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-2000:]
+    assert (tmp_path / "COMPARE.md").is_file()
