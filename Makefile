@@ -99,6 +99,14 @@ SHIP_NAME_300w := 300w68
 ship:  ## copy a finished run into models/<aflw5|300w68>/ with its INT8 file and MODEL.md (after make all)
 	@MCL_SHIP_COMMAND="make ship DATASET=$(DATASET) PROFILE=$(PROFILE) OUT=$(OUT) RUNS=$(RUNS)" \
 	  $(PY) tools/ship_model.py --name $(SHIP_NAME_$(DATASET)) --run-dir $(RUNS)/$(DATASET)-$(PROFILE) --data $(OUT)/$(DATASET)
+# the paper's own IBUG output as a yardstick (mcl_caffe/evaluation/paper_compare.py; tools/paper_compare.py --help)
+.PHONY: paper-compare
+ONNX ?= models/300w68/mcl.onnx
+COMPARE_OUT = $(if $(filter command line,$(origin OUT)),$(OUT),$(RUNS)/paper-compare)
+INTO ?=
+paper-compare:  ## a 68-point ONNX model against the paper's, face by face on IBUG: ONNX=... OUT=dir (or INTO=REPORT.md)
+	@MCL_COMPARE_COMMAND="make paper-compare ONNX=$(ONNX)$(if $(INTO), INTO=$(INTO), OUT=$(COMPARE_OUT))" \
+	  $(PY) tools/paper_compare.py --onnx $(ONNX) $(if $(INTO),--into $(INTO),--out $(COMPARE_OUT))
 demo:  ## mcl-align with the shipped 68-point model on scikit-image's astronaut -> runs/demo/astronaut.png
 	@mkdir -p $(RUNS)/demo
 	@$(PY) -c "import skimage.data, cv2; cv2.imwrite('$(RUNS)/demo/astronaut.jpg', skimage.data.astronaut()[:, :, ::-1])"
