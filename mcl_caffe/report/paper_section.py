@@ -17,6 +17,14 @@ SHEET_PNG = "paper_gaps.png"
 N_GAPS = 8
 
 
+def _shown(path) -> str:
+    """A path as the repository sees it (../shared/data/... for the shared data), else as given."""
+    import os
+    repo = Path(__file__).resolve().parents[2]
+    rel = os.path.relpath(Path(path).resolve(), repo)
+    return rel if rel.startswith("../shared/") else str(path)
+
+
 def default_sources(w300_root=None, authors_path=None) -> tuple[Path, Path]:
     """The IBUG folder's parent (a 300-W folder) and the authors' file; default: the shared data."""
     from mcl_caffe.data.datasets.authors_points import AUTHORS_IBUG_FILE
@@ -72,7 +80,7 @@ def render_paper_section(s: dict, command: str) -> list[str]:
         "crops (each face cropped from the tight box of its ground-truth points, 300-W's `bb_ground_truth`); "
         "its points were mapped back into the image and both models are scored there against the ground "
         "truth. Made by `%s` (`mcl_caffe/evaluation/paper_compare.py`)."
-        % (s["model"], n, s["authors"], _pct(s["mean_error"]["paper"]), _pct(s["failure_rate"]["paper"]),
+        % (s["model"], n, _shown(s["authors"]), _pct(s["mean_error"]["paper"]), _pct(s["failure_rate"]["paper"]),
            command))
     card = s.get("model_card")
     if card:
