@@ -80,7 +80,8 @@ def render_paper_section(s: dict, command: str) -> list[str]:
         "crops (each face cropped from the tight box of its ground-truth points, 300-W's `bb_ground_truth`); "
         "its points were mapped back into the image and both models are scored there against the ground "
         "truth. Made by `%s` (`mcl_caffe/evaluation/paper_compare.py`)."
-        % (s["model"], n, _shown(s["authors"]), _pct(s["mean_error"]["paper"]), _pct(s["failure_rate"]["paper"]),
+        % (s["model"], n, _shown(s["authors"]), _pct(s["mean_error"]["paper"]),
+           _pct(s["failure_rate"]["paper"]),
            command))
     card = s.get("model_card")
     if card:
