@@ -122,9 +122,9 @@ def solve(solver_path: Path, stage_dir: Path, loss_of: Callable[[object], float]
     """Run the solver in `solver_path` to max_iter, resuming from the newest snapshot in stage_dir/snapshots.
 
     `loss_of(net)` returns the weighted total loss of the train net's last forward pass; `init(solver)` loads
-    the previous stage's weights on a fresh start. Snapshots every `snapshot_every` iterations; only the
-    newest two stay, and those at multiples of `keep_every` (0: none). Returns a summary dict (iterations,
-    seconds, losses).
+    the previous stage's weights on a fresh start. Snapshots every `snapshot_every` iterations, at every
+    multiple of `keep_every` (0: none) and at the end; only the newest two stay, and those at multiples of
+    `keep_every`. Returns a summary dict (iterations, seconds, losses).
     """
     param = caffe_pb2.SolverParameter()
     text_format.Merge(Path(solver_path).read_text(), param)
@@ -186,7 +186,8 @@ def solve(solver_path: Path, stage_dir: Path, loss_of: Callable[[object], float]
                          "elapsed_s": "%.2f" % elapsed})
         bar.update(1)
         bar.set_postfix(loss="%.4f" % loss, lr="%.2g" % lr, refresh=False)
-        if solver.iter % snapshot_every == 0 or solver.iter == param.max_iter:
+        if (solver.iter % snapshot_every == 0 or solver.iter == param.max_iter
+                or (keep_every and solver.iter % keep_every == 0)):
             log.flush()
             solver.snapshot()
             _prune(snap_dir, keep_every)
