@@ -189,7 +189,8 @@ detector-bench:  ## detectors' hit rate, misses, ms/image, NME on AFW/HELEN/LFPW
 detector-calibration:  ## refit every detector's box calibration on training faces -> mcl_caffe/infer/detector_calibration.json
 	@OMP_NUM_THREADS=1 $(PY) tools/fit_detector_calibration.py
 
-# training speed: stage-1 solver steps of the 5- and 68-point nets on $(OUT)/aflw and $(OUT)/300w (tools/bench_train.py --help)
+# training speed: stage-1 solver steps of the 5- and 68-point nets on $(OUT)/aflw and $(OUT)/300w (tools/bench_train.py --help);
+# BENCH_TRAIN_ARGS=--contention: s/iteration alone and beside a busy loop, OpenMP wait policy default vs passive, 1 and 2 threads
 BENCH_TRAIN_ARGS ?=
 .PHONY: bench-train
 bench-train:  ## Caffe training speed, images/s, GFLOP/s vs a SGEMM, per-layer times -> runs/bench-train/
