@@ -9,7 +9,9 @@
 
 Every stage writes to runs/<dataset>-<profile>/<stage>/: the generated nets and solver, loss.csv, snapshots/,
 final.caffemodel and val_errors.json. Running a stage again resumes from its newest snapshot; a finished stage
-is skipped. A stage whose predecessor is missing says which target to run first.
+is skipped. A stage whose predecessor is missing says which target to run first. Stage 1 without snapshots of
+its own can start from another run's (a `paper` run from a `long` run) or from a kept checkpoint
+(--continue-from, mcl_caffe/train/continuation.py).
 """
 from __future__ import annotations
 
