@@ -23,7 +23,7 @@ validation sets of both AFLW and 300-W (tools/stage4_sweep.py, reports/schedule-
 60,000 (and at 90,000, where it stops), batch 64, momentum 0.9, weight decay 0.0005, so its stage-1 state at
 any iteration is the `paper` profile's, and a `paper` run continues from it (`runner --continue-from`,
 mcl_caffe/train/continuation.py). Its fine-tuning stages 2-3 and stage 4 are `cpu`'s. It snapshots every 500
-iterations (at most ~10 minutes lost on a kill) and keeps the snapshots at every multiple of 10,000 for the
+iterations (a kill loses at most 500) and keeps the snapshots at every multiple of 10,000 for the
 learning curve (`make curve`); `paper` keeps those too.
 
 `quick` is the paper's shape divided by QUICK_DIVISOR, for experiments that retrain stages 2-3 once per
