@@ -1,11 +1,12 @@
 """The learning curve of a run's stage 1: BM at every kept snapshot, scored on validation and the test lists.
 
 Every complete stage-1 snapshot at a multiple of `every` iterations (the `long` and `paper` profiles keep
-those, mcl_caffe/nets/solvergen.py) is run over each list of the run's data folder: val.txt, test.txt and the
-extra test lists `make data` wrote (mcl_caffe/data/extra_tests.py: AFLW's test_gt, 300-W's test_lfpw and
-test_detector). Each (iteration, list) pair gives one CSV row, with the mean error and the failure rate
-(mcl_caffe/core/metrics.py) in percent; pairs already in the CSV are not scored again, and every row is
-written as soon as it is measured, so an interrupted scoring keeps what it did.
+those, mcl_caffe/nets/solvergen.py) is run over each list of the run's data folder: val.txt, the validation
+views (mcl_caffe/data/val_views.py: val_roll20/35, val_detector, val_gt, where made), test.txt and the extra
+test lists (mcl_caffe/data/extra_tests.py: AFLW's test_gt, 300-W's test_lfpw and test_detector). Each
+(iteration, list) pair gives one CSV row, with the mean error and the failure rate (mcl_caffe/core/metrics.py)
+in percent over the list's samples; pairs already in the CSV are not scored again, and every row is written
+as soon as it is measured, so an interrupted scoring keeps what it did.
 
 The curve evaluates finished snapshots and chooses nothing: no snapshot, setting or stopping point is picked
 on any of these lists, the test lists least of all.
@@ -19,7 +20,7 @@ from pathlib import Path
 
 from mcl_caffe.core import metrics as M
 
-CSV_FIELDS = ["iteration", "list", "faces", "mean_error_pct", "failure_pct", "lr", "weights", "scored_at"]
+CSV_FIELDS = ["iteration", "list", "samples", "mean_error_pct", "failure_pct", "lr", "weights", "scored_at"]
 DEFAULT_EVERY = 10000
 
 
@@ -30,13 +31,15 @@ class ScoreList:
 
 
 def score_lists(data_dir: Path) -> list[ScoreList]:
-    """val, test and the extra test lists of the data folder's meta.json, those that exist, in that order."""
+    """val, the validation views, test and the extra test lists of the data folder's meta.json, those that
+    exist, in that order."""
     from mcl_caffe.evaluation.evaluate import read_meta
     data_dir = Path(data_dir)
     meta = read_meta(data_dir)
     sources, boxes = meta.get("sources") or {}, (meta.get("options") or {}).get("test_boxes")
-    out = [ScoreList("val", "validation (held-out training faces)"),
-           ScoreList("test", "the test set (%s)%s" % (sources.get("test", "test.txt"),
+    out = [ScoreList("val", "validation (held-out training faces)")]
+    out += [ScoreList(name, info.get("label", name)) for name, info in (meta.get("val_views") or {}).items()]
+    out += [ScoreList("test", "the test set (%s)%s" % (sources.get("test", "test.txt"),
                                                       ", cropped from the face-detector boxes of %s" % boxes
                                                       if boxes else ""))]
     out += [ScoreList(name, info.get("label", name))
@@ -51,7 +54,7 @@ def read_curve(path: Path) -> list[dict]:
     with Path(path).open() as f:
         rows = list(csv.DictReader(f))
     for r in rows:
-        r["iteration"], r["faces"] = int(r["iteration"]), int(r["faces"])
+        r["iteration"], r["samples"] = int(r["iteration"]), int(r["samples"])
         for k in ("mean_error_pct", "failure_pct", "lr"):
             r[k] = float(r[k])
     return rows
@@ -113,7 +116,7 @@ def score(run_dir: Path, data_dir: Path, csv_path: Path, every: int = DEFAULT_EV
                     sets[s.name] = load_test_set(Path(data_dir), s.name)
                 data = sets[s.name]
                 face = M.nme(forward_batches(net, data.data, "fc", batch), data.label, data.d)
-                row = {"iteration": it, "list": s.name, "faces": len(face),
+                row = {"iteration": it, "list": s.name, "samples": len(face),
                        "mean_error_pct": "%.4f" % (100 * M.mean_error(face)),
                        "failure_pct": "%.4f" % (100 * M.failure_rate(face)),
                        # the rate of the last step before this snapshot
@@ -121,7 +124,7 @@ def score(run_dir: Path, data_dir: Path, csv_path: Path, every: int = DEFAULT_EV
                        "scored_at": time.strftime("%Y-%m-%d %H:%M:%S")}
                 _append(csv_path, row)
                 new.append(row)
-                log("curve: iteration %d, %s: mean error %s %%, failure %s %% (%d faces)"
+                log("curve: iteration %d, %s: mean error %s %%, failure %s %% (%d samples)"
                     % (it, s.name, row["mean_error_pct"], row["failure_pct"], len(face)))
             del net
     return new

@@ -13,7 +13,8 @@ from mcl_caffe.report.fmt import _table
 from mcl_caffe.report.paper_figures import PAPER_TEST_SET, TABLE_VI
 
 COLORS = {"val": "0.45", "test": "tab:blue", "test_gt": "tab:orange", "test_lfpw": "tab:green",
-          "test_detector": "tab:purple"}
+          "test_detector": "tab:purple", "val_roll20": "0.6", "val_roll35": "0.75",
+          "val_detector": "tab:pink", "val_gt": "tab:brown"}
 
 
 def cpu_reference(report_md: Path) -> dict | None:
@@ -112,7 +113,7 @@ def markdown(rows: list[dict], lists: list, dataset: str, run_dir: Path, every: 
             r = by.get((it, n))
             cells += ["%.2f" % r["mean_error_pct"], "%.2f" % r["failure_pct"]] if r else ["—", "—"]
         table.append(cells)
-    faces = {r["list"]: r["faces"] for r in rows}
+    samples = {r["list"]: r["samples"] for r in rows}
     L = ["# Stage-1 learning curve: %s, run `%s`" % (dataset, Path(run_dir).name), "",
          "Updated %s by `%s`%s. %d snapshots scored (every %s iterations), the newest at iteration %s."
          % (time.strftime("%Y-%m-%d %H:%M"), command, " (commit %s)" % commit if commit else "", len(its),
@@ -124,7 +125,7 @@ def markdown(rows: list[dict], lists: list, dataset: str, run_dir: Path, every: 
          "snapshot, setting or stopping point is picked on them, nor on validation).", "",
          _table(header, table), "",
          "Lists (the run's data folder):", ""]
-    L += ["- `%s` (%d faces): %s" % (s.name, faces[s.name], s.label) for s in lists if s.name in faces]
+    L += ["- `%s` (%d samples): %s" % (s.name, samples[s.name], s.label) for s in lists if s.name in samples]
     L += ["", "References, not on this run's schedule:", ""]
     if dataset in TABLE_VI:
         L.append("- the paper's BM on %s: %.2f %% error, %.2f %% failure (Table VI), after its full "

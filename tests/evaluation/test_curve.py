@@ -1,5 +1,6 @@
 """`make curve` on a real tiny run: stage 1 of the test-only `tiny-long` profile (tests/tiny_profiles.py;
-snapshots kept at 3, 6 and 9) on the smoke data, scored on its val, test and test_gt lists."""
+snapshots kept at 3, 6 and 9) on the smoke data, scored on its val, validation views, test and test_gt
+lists."""
 import csv
 import subprocess
 
@@ -10,6 +11,7 @@ from conftest import ROOT
 from mcl_caffe.caffe_import import blas_threads
 from mcl_caffe.core import metrics as M
 from mcl_caffe.core.run_layout import read_json
+from mcl_caffe.evaluation.curve import score_lists
 from mcl_caffe.nets.solvergen import PROFILES
 from mcl_caffe.report.curve_report import cpu_reference
 from mcl_caffe.report.paper_figures import TABLE_VI
@@ -42,11 +44,15 @@ def curve(tiny_long_run, tmp_path_factory):
 
 def test_every_kept_snapshot_is_scored_on_every_list(curve):
     rows = _rows(curve["csv"])
+    names = [s.name for s in score_lists(curve["data"])]
+    assert {"val", "test", "test_gt"} <= set(names)
+    meta = read_json(curve["data"] / "meta.json")
+    assert set(names) == {"val", "test"} | set(meta["extra_tests"]) | set(meta.get("val_views") or {})
     # 3, 6 and 9 are kept; 8, the other newest snapshot, is not a multiple of 3
     assert sorted((int(r["iteration"]), r["list"]) for r in rows) == sorted(
-        (it, name) for it in (3, 6, 9) for name in ("val", "test", "test_gt"))
-    n = {name: len(read_set(curve["data"] / ("%s.txt" % name)).d) for name in ("val", "test", "test_gt")}
-    assert all(int(r["faces"]) == n[r["list"]] for r in rows)
+        (it, name) for it in (3, 6, 9) for name in names)
+    n = {name: len(read_set(curve["data"] / ("%s.txt" % name)).d) for name in names}
+    assert all(int(r["samples"]) == n[r["list"]] for r in rows)
     # the rate of each snapshot's last step: x0.3 at 3 and 6
     lr = {int(r["iteration"]): float(r["lr"]) for r in rows}
     assert [lr[3], lr[6], lr[9]] == pytest.approx([0.02, 0.006, 0.0018], rel=1e-6)
