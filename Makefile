@@ -1,6 +1,6 @@
 # MCL face alignment in Caffe. `make help` lists the targets.
 # The staged pipeline (Algorithm 1):  make data -> stage1 -> stage2 -> stage3 -> stage4 -> assemble
-# Every target takes DATASET=aflw|cofw|300w (default aflw) and PROFILE=paper|cpu|quick|smoke (default cpu).
+# Every target takes DATASET=aflw|cofw|300w (default aflw) and PROFILE=paper|long|cpu|quick|smoke (default cpu).
 SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
@@ -27,7 +27,11 @@ BOXES ?= $(BOXES_$(DATASET))
 RUNS ?= runs
 # THREADS=n: OpenBLAS threads of the training processes (default: all cores; THREADS=1 lets two runs share two cores)
 THREADS ?=
-STAGE = $(PY) -m mcl_caffe.train.runner --dataset $(DATASET) --profile $(PROFILE) --data $(OUT)/$(DATASET) --runs $(RUNS) $(if $(THREADS),--threads $(THREADS))
+# OMP_WAIT=passive|active|keep: how the training processes' idle OpenMP threads wait (runner --omp-wait-policy)
+OMP_WAIT ?=
+STAGE = $(PY) -m mcl_caffe.train.runner --dataset $(DATASET) --profile $(PROFILE) --data $(OUT)/$(DATASET) --runs $(RUNS) $(if $(THREADS),--threads $(THREADS)) $(if $(OMP_WAIT),--omp-wait-policy $(OMP_WAIT))
+# CONTINUE_FROM=PATH: stage 1 starts from another run's snapshot or a kept checkpoint (runner --continue-from)
+CONTINUE_FROM ?=
 
 .PHONY: help setup test data contact-sheet stage1 stage2 stage3 stage4 assemble all prototxt
 
@@ -65,8 +69,8 @@ contact-sheet:  ## PNG of training patches with their points: make contact-sheet
 	@$(PY) tools/contact_sheet.py "$(OUT)/$(DATASET)/train.txt" -o "$(OUT)/$(DATASET)/contact_sheet.png"
 
 # ---- training: one process per stage, each resuming from its newest snapshot (runs/<dataset>-<profile>/)
-stage1:  ## pre-train the basic model BM (u_j = 1)
-	@$(STAGE) stage1
+stage1:  ## pre-train the basic model BM (u_j = 1) [CONTINUE_FROM=runs/<dataset>-long for PROFILE=paper]
+	@$(STAGE) stage1 $(if $(CONTINUE_FROM),--continue-from $(CONTINUE_FROM))
 stage2:  ## weighting fine-tuning (Eq. 5), first six convolutions fixed
 	@$(STAGE) stage2
 stage3:  ## weighting fine-tuning of all layers -> WM
@@ -79,6 +83,30 @@ assemble:  ## splice the cluster layers into one (Eq. 2) -> AM
 all: setup  ## the whole chain: data, stage1..stage4, assemble, ONNX export, report
 	@if [ ! -f $(OUT)/$(DATASET)/train.txt ]; then $(MAKE) --no-print-directory data; fi
 	@$(MAKE) --no-print-directory stage1 stage2 stage3 stage4 assemble onnx report
+
+# ---- the long profile (issue 24): the paper's stage 1 to 90,000 iterations, its learning curve and checkpoints
+# Every interrupted `make long` resumes from each stage's newest snapshot; a run folder without stage-1 snapshots
+# starts from the newest checkpoint committed in reports/<dataset>-long/checkpoints/ (momentum from zero).
+.PHONY: long curve keep-checkpoints
+LONG_CHECKPOINTS = reports/$(DATASET)-long/checkpoints
+long: setup  ## PROFILE=long's whole chain for DATASET: data, stage 1, checkpoints and curve, stages 2-4, report
+	@if [ ! -f $(OUT)/$(DATASET)/train.txt ]; then $(MAKE) --no-print-directory data PROFILE=long; fi
+	@$(MAKE) --no-print-directory stage1 PROFILE=long \
+	  $(if $(wildcard $(LONG_CHECKPOINTS)/*.caffemodel),CONTINUE_FROM=$(LONG_CHECKPOINTS))
+	@$(MAKE) --no-print-directory keep-checkpoints curve PROFILE=long
+	@$(MAKE) --no-print-directory stage2 stage3 stage4 assemble onnx report PROFILE=long
+# CURVE_EVERY: score the stage-1 snapshots at multiples of this; CURVE_REPORT: where CURVE.md and curve.png go
+CURVE_EVERY ?= 10000
+CURVE_REPORT ?= reports/$(DATASET)-$(PROFILE)
+curve:  ## score new stage-1 snapshots (every CURVE_EVERY) on val and test lists -> CSV in the run, reports/<ds>-<profile>/CURVE.md
+	@MCL_CURVE_COMMAND="make curve DATASET=$(DATASET) PROFILE=$(PROFILE) OUT=$(OUT) RUNS=$(RUNS) CURVE_EVERY=$(CURVE_EVERY)" \
+	  $(PY) tools/curve.py --dataset $(DATASET) --run-dir $(RUNS)/$(DATASET)-$(PROFILE) --data $(OUT)/$(DATASET) \
+	  --every $(CURVE_EVERY) --report-dir $(CURVE_REPORT)
+# KEEP_EVERY: copy the stage-1 caffemodels at multiples of this (30,000: the long profile's lr decays)
+KEEP_EVERY ?= 30000
+CHECKPOINTS ?= reports/$(DATASET)-$(PROFILE)/checkpoints
+keep-checkpoints:  ## copy stage-1 caffemodels at multiples of KEEP_EVERY to reports/<ds>-<profile>/checkpoints/ to commit
+	@$(PY) tools/keep_checkpoints.py --run-dir $(RUNS)/$(DATASET)-$(PROFILE) --out $(CHECKPOINTS) --every $(KEEP_EVERY)
 
 prototxt:  ## regenerate the committed nets and solvers under prototxt/ and solvers/
 	@$(PY) tools/gen_prototxt.py
@@ -161,7 +189,8 @@ detector-bench:  ## detectors' hit rate, misses, ms/image, NME on AFW/HELEN/LFPW
 detector-calibration:  ## refit every detector's box calibration on training faces -> mcl_caffe/infer/detector_calibration.json
 	@OMP_NUM_THREADS=1 $(PY) tools/fit_detector_calibration.py
 
-# training speed: stage-1 solver steps of the 5- and 68-point nets on $(OUT)/aflw and $(OUT)/300w (tools/bench_train.py --help)
+# training speed: stage-1 solver steps of the 5- and 68-point nets on $(OUT)/aflw and $(OUT)/300w (tools/bench_train.py --help);
+# BENCH_TRAIN_ARGS=--contention: s/iteration alone and beside a busy loop, OpenMP wait policy default vs passive, 1 and 2 threads
 BENCH_TRAIN_ARGS ?=
 .PHONY: bench-train
 bench-train:  ## Caffe training speed, images/s, GFLOP/s vs a SGEMM, per-layer times -> runs/bench-train/
@@ -175,9 +204,11 @@ report:  ## REPORT.md/.json + PNGs (Tables III/IV/VI/VII, CED) of a trained run 
 	  $(PY) tools/report.py --dataset $(DATASET) --profile $(PROFILE) --data $(OUT)/$(DATASET) --runs $(RUNS) \
 	  --train-command "make all DATASET=$(DATASET) PROFILE=$(PROFILE) OUT=$(OUT) RUNS=$(RUNS)" $(REPORT_ARGS)
 REPORT_SRC = $(RUNS)/$(DATASET)-$(PROFILE)/report
+# (it keeps the folder's CURVE.md, curve.png, curve.csv and checkpoints/, which make curve and make keep-checkpoints write)
 publish-report:  ## copy a run's REPORT.md and PNGs (no weights, no CSV/JSON) to reports/<dataset>-<profile>/ to commit
 	@test -f $(REPORT_SRC)/REPORT.md || { echo "publish-report: no $(REPORT_SRC)/REPORT.md; run make report DATASET=$(DATASET) PROFILE=$(PROFILE) first" >&2; exit 1; }
-	@rm -rf reports/$(DATASET)-$(PROFILE) && mkdir -p reports/$(DATASET)-$(PROFILE)
+	@mkdir -p reports/$(DATASET)-$(PROFILE) && find reports/$(DATASET)-$(PROFILE) -mindepth 1 -maxdepth 1 \
+	  ! -name CURVE.md ! -name curve.png ! -name curve.csv ! -name checkpoints -exec rm -rf {} +
 	@cp $(REPORT_SRC)/REPORT.md $(REPORT_SRC)/*.png reports/$(DATASET)-$(PROFILE)/
 	@echo "publish-report: reports/$(DATASET)-$(PROFILE)/: $$(ls reports/$(DATASET)-$(PROFILE) | tr '\n' ' ')"
 # Fig. 7 retrains stages 2-3 once per delta: a paper run is perturbed with the shorter cpu profile by default

@@ -1,8 +1,10 @@
 """Fixtures and paths shared by the test modules (tests/<subpackage>/ mirror mcl_caffe/<subpackage>/): the
-repository root, the shared data next to the clone, and the smoke run of the whole pipeline."""
+repository root, the shared data next to the clone, the smoke data and run of the whole pipeline, and the
+tiny stage-1 runs of the test-only profiles (tests/tiny_profiles.py)."""
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -30,15 +32,23 @@ def make_smoke(*targets, tmp, extra=(), **kw):
 
 
 @pytest.fixture(scope="session")
-def smoke_run(tmp_path_factory):
-    """`make all PROFILE=smoke` on real MTFL faces, through the real Makefile targets and Caffe: a trained
-    (if briefly) 5-point model, its data, ONNX export and report. Stage 1 is killed after its first snapshot
-    and resumed by `make all`."""
+def smoke_data(tmp_path_factory):
+    """`make data PROFILE=smoke` on real MTFL faces: {'tmp': the folder, 'data': tmp/data/aflw} (train, val,
+    test and test_gt lists of a few hundred faces)."""
     if not SHARED_MTFL.is_dir():
         pytest.fail("the shared MTFL data is missing at %s" % SHARED_MTFL)
     tmp = tmp_path_factory.mktemp("smoke")
     data = make_smoke("data", tmp=tmp)
     assert data.returncode == 0, data.stdout + data.stderr
+    return {"tmp": tmp, "data": tmp / "data" / "aflw"}
+
+
+@pytest.fixture(scope="session")
+def smoke_run(smoke_data):
+    """`make all PROFILE=smoke` on real MTFL faces, through the real Makefile targets and Caffe: a trained
+    (if briefly) 5-point model, its data, ONNX export and report. Stage 1 is killed after its first snapshot
+    and resumed by `make all`."""
+    tmp = smoke_data["tmp"]
 
     # start stage 1, kill it once its first snapshot is on disk
     snap = tmp / "runs" / "aflw-smoke" / "stage1" / "snapshots" / "stage1_iter_50.solverstate"
@@ -58,3 +68,21 @@ def smoke_run(tmp_path_factory):
     assert full.returncode == 0, full.stdout[-3000:] + full.stderr[-3000:]
     return {"tmp": tmp, "runs": tmp / "runs" / "aflw-smoke", "data": tmp / "data" / "aflw",
             "out": full.stdout + full.stderr}
+
+
+def run_tiny(profile: str, data: Path, runs: Path, *extra, stage: str = "stage1"):
+    """The stage runner in its own process with the test-only profiles of tests/tiny_profiles.py registered,
+    one BLAS thread (so runs compare exactly)."""
+    cmd = [sys.executable, str(ROOT / "tests" / "tiny_profiles.py"), stage, "--dataset", "aflw", "--profile",
+           profile, "--data", str(data), "--runs", str(runs), "--threads", "1", *map(str, extra)]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=600)
+
+
+@pytest.fixture(scope="session")
+def tiny_long_run(smoke_data):
+    """Stage 1 of the test-only `tiny-long` profile (9 iterations, lr x 0.3 at 3, 6 and 9, batch 16) on the
+    smoke data: a real Caffe run with kept snapshots at 3, 6 and 9. -> {'runs', 'run', 'data', 'out'}"""
+    runs = smoke_data["tmp"] / "tiny-runs"
+    res = run_tiny("tiny-long", smoke_data["data"], runs)
+    assert res.returncode == 0, res.stderr[-3000:]
+    return {"runs": runs, "run": runs / "aflw-tiny-long", "data": smoke_data["data"], "out": res.stderr}
