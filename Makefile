@@ -174,8 +174,14 @@ data-study: data-study-data  ## train each candidate's stage 1 (two lanes, resum
 # BENCH_RUN=runs/<dataset>-<profile> benchmarks that trained model (default: a random-weight 68-point net)
 BENCH_RUN ?=
 BENCH_ARGS ?=
-bench:  ## speed: Caffe vs onnxruntime FP32 vs INT8, 1 face / 1 thread -> runs/bench/bench.{md,json}
+bench:  ## speed: Caffe vs onnxruntime FP32 vs INT8, 1 face / 1 thread -> runs/bench/bench.{md,json}; then bench-pipeline
 	@$(PY) tools/bench.py --out-dir $(RUNS)/bench $(if $(BENCH_RUN),--run-dir $(BENCH_RUN)) $(BENCH_ARGS)
+	@$(MAKE) --no-print-directory bench-pipeline
+# the whole mcl-align pipeline on generated photos: decode, detection, landmarks, images/s (tools/bench_pipeline.py --help)
+BENCH_PIPELINE_ARGS ?=
+.PHONY: bench-pipeline
+bench-pipeline:  ## mcl-align on photos, images/s for decode/detection/landmarks, 1-2 threads, FP32/INT8 -> runs/bench-pipeline/
+	@$(PY) tools/bench_pipeline.py --out-dir $(RUNS)/bench-pipeline $(BENCH_PIPELINE_ARGS)
 
 # ---- face detectors for mcl-align (mcl_caffe/infer/detectors.py; tools/detector_bench.py --help)
 .PHONY: detector-bench detector-calibration

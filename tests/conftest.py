@@ -86,3 +86,15 @@ def tiny_long_run(smoke_data):
     res = run_tiny("tiny-long", smoke_data["data"], runs)
     assert res.returncode == 0, res.stderr[-3000:]
     return {"runs": runs, "run": runs / "aflw-tiny-long", "data": smoke_data["data"], "out": res.stderr}
+
+
+@pytest.fixture(scope="session")
+def real_photos(tmp_path_factory):
+    """Photos made from the shared LFPW test faces by mcl_caffe.bench.photos (sizes from 30 px to the full
+    frame, 12 megapixels, a blank 8000x6000, EXIF orientations written by Pillow, truncated and corrupt
+    files), with their ground truth: (folder, {name: PhotoSpec})."""
+    from mcl_caffe.bench.photos import load_photos, make_photos
+
+    d = tmp_path_factory.mktemp("photos")
+    make_photos(d)
+    return d, load_photos(d)

@@ -4,7 +4,11 @@ The ONNX file carries everything needed (mcl_caffe.deploy.onnx_export writes it 
 landmark scheme, the crop size, the crop scale, the box calibration and the input normalisation.
 Crops are made exactly as in training with mcl_caffe.core.crop (``crop_for_given_box`` -> ``crop_matrix`` ->
 ``warp_to_patch`` -> ``normalize_patch``), many faces go through onnxruntime as one batch, and the
-predicted patch points are mapped back with ``crop.patch_to_image``.
+predicted patch points are mapped back with ``crop.patch_to_image``.  ``warp_region`` gives the same patch
+as ``warp_to_patch`` while blurring only the part of the image the patch samples (a face in a 12-megapixel
+photo would otherwise blur all 12 megapixels).
+
+This is the low-level layer (grayscale images, boxes given); ``mcl_caffe.FaceAligner`` is the one-call API.
 """
 
 from __future__ import annotations
@@ -49,8 +53,9 @@ def read_model_info(session, path) -> ModelInfo:
     missing = [k for k in need if k not in meta]
     if missing:
         raise ModelError(
-            "%s is an ONNX model but not an MCL landmark model: its metadata lacks %s "
-            "(export it with tools/export_onnx.py)" % (path, ", ".join(META_PREFIX + k for k in missing))
+            "%s is an ONNX model but not an MCL landmark model: its metadata lacks %s (an MCL model is "
+            "exported with its landmark scheme, crop and normalisation in the ONNX metadata)"
+            % (path, ", ".join(META_PREFIX + k for k in missing))
         )
     inputs, outputs = session.get_inputs(), session.get_outputs()
     n_points = int(meta["n_points"])
@@ -135,11 +140,45 @@ def _fmt(b) -> str:
     return " ".join("%g" % round(float(v), 3) for v in b)
 
 
-class Aligner:
-    """Run an exported MCL model. `threads` = onnxruntime intra-op threads (None: its default)."""
+def gaussian_radius(sigma: float) -> int:
+    """Half the kernel size OpenCV's GaussianBlur picks for a uint8 image: ksize = round(6 sigma + 1) | 1."""
+    return (int(round(sigma * 6 + 1)) | 1) // 2
 
-    def __init__(self, model_path, threads: int | None = None, optimization: str = "all"):
-        self.path = Path(model_path)
+
+def warp_region(gray: np.ndarray, A: np.ndarray, size: int = C.PATCH_SIZE) -> np.ndarray:
+    """C.warp_to_patch(gray, A, size) (anti-aliased), blurring only the region the patch samples plus the
+    blur's reach: equal to it pixel for pixel (tests/infer/test_face_aligner.py checks), without
+    blurring a whole large image for one face."""
+    A = np.asarray(A, dtype=np.float64)
+    f = C.downscale_factor(A)
+    sigma = (f - 1.0) / 2.0
+    if sigma <= 0.1:
+        return C.warp_to_patch(gray, A, size)
+    h, w = gray.shape[:2]
+    inv = C.invert_affine(A)
+    corners = C.apply_affine(inv, np.array([[-1.0, -1.0], [size, -1.0], [-1.0, size], [size, size]]))
+    reach = gaussian_radius(sigma) + 2  # the blur's kernel, plus the bilinear neighbour, plus rounding
+    x0 = int(np.clip(np.floor(corners[:, 0].min()) - reach, 0, w - 1))
+    x1 = int(np.clip(np.ceil(corners[:, 0].max()) + reach, 0, w - 1)) + 1
+    y0 = int(np.clip(np.floor(corners[:, 1].min()) - reach, 0, h - 1))
+    y1 = int(np.clip(np.ceil(corners[:, 1].max()) + reach, 0, h - 1)) + 1
+    if (x0, y0, x1, y1) == (0, 0, w, h):
+        return C.warp_to_patch(gray, A, size)
+    shifted = C.compose(A, np.array([[1.0, 0.0, x0], [0.0, 1.0, y0]]))  # region pixel -> image -> patch
+    return C.warp_to_patch(gray[y0:y1, x0:x1], shifted, size)
+
+
+class Aligner:
+    """Run an exported MCL model: `model` is a shipped model's name ('300w68', 'aflw5') or an .onnx path
+    (mcl_caffe.infer.shipped.UnknownModel for neither).  `threads` = onnxruntime intra-op threads (None: its
+    default)."""
+
+    def __init__(self, model, threads: int | None = None, optimization: str = "all", int8: bool = False):
+        from mcl_caffe.infer.shipped import resolve_model
+
+        if int8 or not Path(model).is_file():  # a shipped name, or an error naming the shipped models
+            model = resolve_model(str(model), int8)
+        self.path = Path(model)
         self.session = make_session(self.path, threads=threads, optimization=optimization)
         self.info = read_model_info(self.session, self.path)
 
@@ -153,7 +192,7 @@ class Aligner:
         return C.crop_for_given_box(box, calibration or self.info.calibration, self.info.crop_size)
 
     def patch(self, gray: np.ndarray, crop) -> np.ndarray:
-        return C.warp_to_patch(gray, C.crop_matrix(crop, self.info.crop_size), self.info.crop_size)
+        return warp_region(gray, C.crop_matrix(crop, self.info.crop_size), self.info.crop_size)
 
     def normalize(self, patches: np.ndarray) -> np.ndarray:
         p = np.asarray(patches, np.float32)
@@ -178,9 +217,18 @@ class Aligner:
 
     def align(self, grays, boxes, batch_size: int = 256, calibration: C.BoxCalibration | None = None):
         """Faces as (grayscale image, box) pairs -> (points (N, n, 2) in image coordinates, crops (N, 3)).
-        Raises FaceError for a bad box (check boxes with `check_box` first to skip them instead)."""
+        Each image must be 2-D uint8 grayscale (C.to_gray of a colour image; mcl_caffe.FaceAligner takes
+        colour images).  Raises FaceError for a bad box (check boxes with `check_box` first to skip them
+        instead) and ValueError for an image that is not 2-D uint8."""
         patches, crops = [], []
         for gray, box in zip(grays, boxes):
+            gray = np.asarray(gray)
+            if gray.ndim != 2 or gray.dtype != np.uint8:
+                raise ValueError(
+                    "Aligner.align takes 2-D uint8 grayscale images, got shape %s dtype %s: convert with "
+                    "mcl_caffe.core.crop.to_gray(image, 'bgr' or 'rgb'), or use mcl_caffe.FaceAligner, "
+                    "which takes colour images" % (gray.shape, gray.dtype)
+                )
             b = check_box(box, gray.shape)
             crop = self.crop_for_box(b, calibration)
             crops.append(crop)

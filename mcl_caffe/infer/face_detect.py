@@ -81,13 +81,15 @@ class HaarFaceDetector:
         self.min_neighbors = min_neighbors
         self.min_size = min_size
 
-    def detect(self, image: np.ndarray) -> np.ndarray:
-        """Faces in a grayscale or BGR uint8 image (BGR is turned into BT.601 luma, as crop.to_gray)."""
+    def detect(self, image: np.ndarray, min_size: float | None = None) -> np.ndarray:
+        """Faces in a grayscale or BGR uint8 image (BGR is turned into BT.601 luma, as crop.to_gray);
+        `min_size` overrides the smallest window for this call."""
+        m = int(round(self.min_size if min_size is None else min_size))
         rects = self.classifier.detectMultiScale(
             C.to_gray(image),
             scaleFactor=self.scale_factor,
             minNeighbors=self.min_neighbors,
-            minSize=(self.min_size, self.min_size),
+            minSize=(m, m),
         )
         if len(rects) == 0:
             return np.zeros((0, 4))

