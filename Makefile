@@ -121,11 +121,14 @@ stage4-sweep:  ## stage-4 settings (ITERATIONS,STEPSIZE,LR,DECAY) retrained on a
 	@$(PY) tools/stage4_sweep.py --run-dir $(RUNS)/$(DATASET)-$(PROFILE) \
 	  $(foreach c,$(STAGE4_CANDIDATES),--candidate $(c)) --out $(RUNS)/$(DATASET)-$(PROFILE)/stage4-sweep.md
 
-# BENCH_RUN=runs/<dataset>-<profile> benchmarks that trained model (default: a random-weight 68-point net)
+# BENCH_MODEL=300w68|aflw5 benchmarks a shipped model as committed (INT8: its mcl.int8.onnx, what mcl-align runs);
+# BENCH_RUN=runs/<dataset>-<profile> a trained run (INT8 re-quantised); default: a random-weight 68-point net
+BENCH_MODEL ?=
 BENCH_RUN ?=
 BENCH_ARGS ?=
 bench:  ## speed: Caffe vs onnxruntime FP32 vs INT8, 1 face / 1 thread -> runs/bench/bench.{md,json}
-	@$(PY) tools/bench.py --out-dir $(RUNS)/bench $(if $(BENCH_RUN),--run-dir $(BENCH_RUN)) $(BENCH_ARGS)
+	@$(PY) tools/bench.py --out-dir $(RUNS)/bench $(if $(BENCH_MODEL),--model $(BENCH_MODEL)) \
+	  $(if $(BENCH_RUN),--run-dir $(BENCH_RUN)) $(BENCH_ARGS)
 
 # ---- face detectors for mcl-align (mcl_caffe/infer/detectors.py; tools/detector_bench.py --help)
 .PHONY: detector-bench detector-calibration
