@@ -46,6 +46,21 @@ LINE_LENGTH := $(shell sed -n 's/^max-line-length *= *//p' setup.cfg)
 lint: setup  ## ruff over mcl_caffe, tools and tests
 	@$(VENV)/bin/ruff check --line-length $(LINE_LENGTH) mcl_caffe tools tests && echo "lint: ruff passed"
 
+# mutation testing (setup.cfg [mutmut]): mutants of mcl_caffe/core and augment.py's flip code, each against
+# the fast tests that cover it; CPU heavy (one worker), run occasionally, not by make test.
+# mutmut keeps its results in mutants/: a second run only retries what changed; `rm -r mutants` starts afresh.
+.PHONY: mutation
+mutation:  ## mutation testing of the core (mutmut, one worker, nice 19) -> runs/mutation/survivors.txt
+	@test -x $(VENV)/bin/mutmut || { echo "make mutation: $(VENV)/bin/mutmut is missing: run make setup"; exit 2; }
+	@mkdir -p $(RUNS)/mutation
+	@MCL_SHARED_DATA=$(abspath ../shared/data) OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
+	  nice -n 19 $(VENV)/bin/mutmut run --max-children 1 > $(RUNS)/mutation/run.log 2>&1 \
+	  || { tail -n 30 $(RUNS)/mutation/run.log; exit 1; }
+	@tail -n 3 $(RUNS)/mutation/run.log
+	@$(VENV)/bin/mutmut results > $(RUNS)/mutation/survivors.txt; \
+	  echo "mutation: $$(grep -c ': survived' $(RUNS)/mutation/survivors.txt) survived, $$(grep -c \
+	  ': no tests' $(RUNS)/mutation/survivors.txt) without a covering test ($(RUNS)/mutation/survivors.txt)"
+
 .PHONY: lock fresh-check
 lock:  ## re-resolve the Python packages to their newest versions into constraints.txt (then make test)
 	@bash tools/lock_deps.sh
