@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 from mcl_caffe.core import crop as C
+from mcl_caffe.core.landmarks import get_scheme
 from mcl_caffe.data.augment import AugmentConfig
 from mcl_caffe.data.datasets import load_300w
 from conftest import SHARED_DATA
@@ -140,3 +141,95 @@ def test_no_blur_for_enlargements_and_small_reductions():
     for f in (0.5, 1.0, 1.15):
         A = C.crop_matrix((20.5, 20.5, 50.0 * f))
         assert np.array_equal(C.warp_to_patch(img, A), C.warp_to_patch(img, A, antialias=False)), f
+
+
+# ----------------------------------------------------------------------------- small helpers, by hand
+def test_boxes_by_hand():
+    assert C.box_from_xywh(10, 20, 30, 40).tolist() == [10, 40, 20, 60]
+    assert C.box_size([10, 40, 20, 60]) == (30, 40)
+    assert C.box_center([10, 40, 20, 60]).tolist() == [25, 40]
+    assert C.box_area([10, 40, 20, 60]) == 1200
+    assert C.box_area([10, 5, 20, 60]) == 0 and C.box_area([10, 40, 20, 10]) == 0  # inverted: no area
+    with pytest.raises(ValueError, match="expected 5 points for aflw5, got 3"):
+        C.face_box_from_landmarks(np.zeros((3, 2)), get_scheme("aflw5"))
+    with pytest.raises(ValueError, match="zero-area face box"):
+        C.crop_for_given_box([5, 5, 1, 1], C.BoxCalibration(scale=1.3))
+
+
+def test_affine_helpers_by_hand():
+    S2 = np.array([[2.0, 0, 1], [0, 2, -3]])  # x -> 2x + 1, y -> 2y - 3
+    T = np.array([[1.0, 0, 5], [0, 1, 7]])  # shift by (5, 7)
+    assert C.apply_affine(C.compose(S2, T), [1, 1]).tolist() == [13, 13]  # T first, then S2
+    assert C.apply_affine(C.compose(T, S2), [1, 1]).tolist() == [8, 6]
+    assert np.allclose(C.apply_affine(C.invert_affine(S2), [3, -1]), [1, 1])
+    assert C.to3x3(S2)[2].tolist() == [0, 0, 1] and C.to3x3(C.to3x3(S2)).shape == (3, 3)
+    # counter-clockwise on screen (y down): a point right of the centre moves up
+    assert np.allclose(C.apply_affine(C.rotation_about((10, 10), 90), [20, 10]), [10, 0])
+    assert np.allclose(C.apply_affine(C.rotation_about((10, 10), 90), [10, 10]), [10, 10])
+    A = C.crop_matrix((3.0, 4.0, 100.0))
+    assert np.allclose(A, [[0.5, 0, -1.5], [0, 0.5, -2]])
+    assert np.allclose(C.crop_from_matrix(A), [3, 4, 100])
+    assert C.downscale_factor(A) == pytest.approx(2.0)
+    assert np.allclose(C.patch_to_image([[0, 0], [10, 2]], (3.0, 4.0, 100.0)), [[3, 4], [23, 8]])
+    for bad in (C.compose(A, C.rotation_about((0, 0), 10)), np.array([[0.5, 0, 0], [0, 0.6, 0]])):
+        with pytest.raises(ValueError, match="not an axis-aligned isotropic crop matrix"):
+            C.crop_from_matrix(bad)
+
+
+def test_grey_conversion_of_every_layout():
+    """BT.601 luma (0.299 R + 0.587 G + 0.114 B), in either channel order, with or without alpha."""
+    rgb = np.array([[[200, 100, 50]]], np.uint8)
+    luma = round(0.299 * 200 + 0.587 * 100 + 0.114 * 50)  # 124
+    assert C.to_gray(rgb, "rgb")[0, 0] == luma
+    assert C.to_gray(rgb[..., ::-1], "bgr")[0, 0] == luma
+    assert C.to_gray(np.dstack([rgb, [[[7]]]]).astype(np.uint8), "rgb")[0, 0] == luma
+    assert C.to_gray(np.dstack([rgb[..., ::-1], [[[7]]]]).astype(np.uint8), "bgr")[0, 0] == luma
+    assert C.to_gray(np.array([[[9]]], np.uint8)).tolist() == [[9]]
+    assert C.to_gray(np.array([[9.6, 300.0, -2.0]])).tolist() == [[10, 255, 0]]  # floats: rounded, clipped
+    with pytest.raises(ValueError, match="unsupported image shape"):
+        C.to_gray(np.zeros((2, 2, 2), np.uint8))
+
+
+def test_image_files_decode_the_same_way_and_errors_name_the_file(tmp_path):
+    bgr = np.zeros((4, 6, 3), np.uint8)
+    bgr[..., 0], bgr[..., 1], bgr[..., 2] = 50, 100, 200  # B, G, R
+    import cv2
+    cv2.imwrite(str(tmp_path / "c.png"), bgr)
+    cv2.imwrite(str(tmp_path / "g16.png"), np.full((4, 6), 256 * 77, np.uint16))
+    assert np.array_equal(C.load_color(tmp_path / "c.png"), bgr)
+    assert np.array_equal(C.load_gray(tmp_path / "c.png"), C.to_gray(bgr, "bgr"))
+    assert C.load_gray(tmp_path / "g16.png").tolist() == [[77] * 6] * 4  # 16 bit: the high byte
+    assert C.load_color(tmp_path / "g16.png")[0, 0].tolist() == [77, 77, 77]
+    (tmp_path / "junk.png").write_bytes(b"not an image")
+    for load in (C.load_gray, C.load_color):
+        with pytest.raises(OSError, match="image file not found: .*nosuch.png"):
+            load(tmp_path / "nosuch.png")
+        with pytest.raises(OSError, match="cannot decode image file: .*junk.png"):
+            load(tmp_path / "junk.png")
+
+
+def test_faces_with_decoded_pixels():
+    from mcl_caffe.data.datasets.sample import Face
+    rgb = np.zeros((2, 3, 3), np.uint8)
+    rgb[..., 0] = 200  # red
+    f = Face(source="x", points=np.zeros((5, 2)), image=rgb, channel_order="rgb")
+    assert C.face_gray(f)[0, 0] == round(0.299 * 200)
+    assert C.face_color(f)[0, 0].tolist() == [0, 0, 200]  # BGR
+    g = Face(source="y", points=np.zeros((5, 2)), image=np.full((2, 3), 9.4))
+    assert C.face_color(g).shape == (2, 3, 3) and C.face_color(g)[0, 0].tolist() == [9, 9, 9]
+
+
+def test_pixel_normalisation_of_the_paper():
+    """Section IV-A-2: "subtracting 128 and multiplying 0.0078125" (1/128), so [0, 255] -> [-1, 1)."""
+    x = C.normalize_patch(np.array([0, 128, 255], np.uint8))
+    assert x.dtype == np.float32 and x.tolist() == [-1.0, 0.0, 127 / 128]
+    assert C.denormalize_patch(x).tolist() == [0, 128, 255]
+    assert C.denormalize_patch(np.array([-2.0, 2.0])).tolist() == [0, 255]
+
+
+def test_box_calibration_defaults():
+    cal = C.default_calibration(get_scheme("aflw5"))
+    assert cal.as_dict() == {"scale": 2.6, "dx": 0.0, "dy": 0.0, "fitted_on": 0}
+    tight = np.array([[0.0, 10.0, 0.0, 10.0]] * 9)
+    assert C.fit_box_calibration(tight, tight, "aflw5") == cal  # fewer than 10 faces: no fit
+    assert C.fit_box_calibration(tight, tight, "aflw5", min_faces=9).fitted_on == 9
