@@ -50,6 +50,21 @@ LINE_LENGTH := $(shell sed -n 's/^max-line-length *= *//p' setup.cfg)
 lint: setup  ## ruff over mcl_caffe, tools and tests
 	@$(VENV)/bin/ruff check --line-length $(LINE_LENGTH) mcl_caffe tools tests && echo "lint: ruff passed"
 
+# mutation testing (setup.cfg [mutmut]): mutants of mcl_caffe/core and augment.py's flip code, each against
+# the fast tests that cover it; CPU heavy (one worker), run occasionally, not by make test.
+# mutmut keeps its results in mutants/: a second run only retries what changed; `rm -r mutants` starts afresh.
+.PHONY: mutation
+mutation:  ## mutation testing of the core (mutmut, one worker, nice 19) -> runs/mutation/survivors.txt
+	@test -x $(VENV)/bin/mutmut || { echo "make mutation: $(VENV)/bin/mutmut is missing: run make setup"; exit 2; }
+	@mkdir -p $(RUNS)/mutation
+	@MCL_SHARED_DATA=$(abspath ../shared/data) OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
+	  nice -n 19 $(VENV)/bin/mutmut run --max-children 1 > $(RUNS)/mutation/run.log 2>&1 \
+	  || { tail -n 30 $(RUNS)/mutation/run.log; exit 1; }
+	@tail -n 3 $(RUNS)/mutation/run.log
+	@$(VENV)/bin/mutmut results > $(RUNS)/mutation/survivors.txt; \
+	  echo "mutation: $$(grep -c ': survived' $(RUNS)/mutation/survivors.txt) survived, $$(grep -c \
+	  ': no tests' $(RUNS)/mutation/survivors.txt) without a covering test ($(RUNS)/mutation/survivors.txt)"
+
 .PHONY: lock fresh-check
 lock:  ## re-resolve the Python packages to their newest versions into constraints.txt (then make test)
 	@bash tools/lock_deps.sh
@@ -171,11 +186,14 @@ data-study: data-study-data  ## train each candidate's stage 1 (two lanes, resum
 	@MCL_STUDY_COMMAND="make data-study" $(PY) tools/data_study.py --study $(STUDY) $(STUDY_ARGS) \
 	  --report reports/data-study
 
-# BENCH_RUN=runs/<dataset>-<profile> benchmarks that trained model (default: a random-weight 68-point net)
+# BENCH_MODEL=300w68|aflw5 benchmarks a shipped model as committed (INT8: its mcl.int8.onnx, what mcl-align runs);
+# BENCH_RUN=runs/<dataset>-<profile> a trained run (INT8 re-quantised); default: a random-weight 68-point net
+BENCH_MODEL ?=
 BENCH_RUN ?=
 BENCH_ARGS ?=
 bench:  ## speed: Caffe vs onnxruntime FP32 vs INT8, 1 face / 1 thread -> runs/bench/bench.{md,json}; then bench-pipeline
-	@$(PY) tools/bench.py --out-dir $(RUNS)/bench $(if $(BENCH_RUN),--run-dir $(BENCH_RUN)) $(BENCH_ARGS)
+	@$(PY) tools/bench.py --out-dir $(RUNS)/bench $(if $(BENCH_MODEL),--model $(BENCH_MODEL)) \
+	  $(if $(BENCH_RUN),--run-dir $(BENCH_RUN)) $(BENCH_ARGS)
 	@$(MAKE) --no-print-directory bench-pipeline
 # the whole mcl-align pipeline on generated photos: decode, detection, landmarks, images/s (tools/bench_pipeline.py --help)
 BENCH_PIPELINE_ARGS ?=

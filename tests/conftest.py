@@ -46,28 +46,44 @@ def smoke_data(tmp_path_factory):
 @pytest.fixture(scope="session")
 def smoke_run(smoke_data):
     """`make all PROFILE=smoke` on real MTFL faces, through the real Makefile targets and Caffe: a trained
-    (if briefly) 5-point model, its data, ONNX export and report. Stage 1 is killed after its first snapshot
-    and resumed by `make all`."""
+    (if briefly) 5-point model, its data, ONNX export and report. Stage 1 is killed once its first snapshot
+    is complete and resumed by `make all`."""
     tmp = smoke_data["tmp"]
 
-    # start stage 1, kill it once its first snapshot is on disk
-    snap = tmp / "runs" / "aflw-smoke" / "stage1" / "snapshots" / "stage1_iter_50.solverstate"
+    # start stage 1 and kill it as soon as its first snapshot pair is complete on disk; the smoke test then
+    # expects the resume from whichever snapshot is newest at the kill (50 here; later ones on a machine fast
+    # enough to step past 100 between two polls), as solve_loop.snapshots sees them
+    from mcl_caffe.train.solve_loop import snapshots
+    snap_dir = tmp / "runs" / "aflw-smoke" / "stage1" / "snapshots"
     proc = subprocess.Popen(["make", "--no-print-directory", "stage1", "DATASET=aflw", "PROFILE=smoke",
                              "OUT=%s" % (tmp / "data"), "RUNS=%s" % (tmp / "runs")],
                             cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                                start_new_session=True)
+                            start_new_session=True)
     deadline = time.time() + 600
-    while not snap.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.5)
-    time.sleep(1.0)  # let the .caffemodel/.solverstate pair finish writing
+    size = None
+    while proc.poll() is None and time.time() < deadline:
+        time.sleep(0.05)
+        states = sorted(snap_dir.glob("*.solverstate")) if snap_dir.is_dir() else []
+        if not states:
+            continue
+        # Caffe writes the .caffemodel, then the .solverstate; a pair that parses and whose state file kept
+        # its size over one poll is finished (a state cut short by the kill would be skipped on resume
+        # anyway)
+        now = sum(f.stat().st_size for f in states)
+        if size == now and snapshots(snap_dir):
+            break
+        size = now
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert snap.exists(), "stage1 never wrote its first snapshot"
+    done = snapshots(snap_dir)
+    assert done, "stage1 wrote no complete snapshot before it was killed (or before 600 s)"
+    resumed_at = done[-1][0]
+    assert resumed_at < 150, "stage1 finished all 150 iterations before the kill: nothing left to resume"
 
     full = make_smoke("all", tmp=tmp)
     assert full.returncode == 0, full.stdout[-3000:] + full.stderr[-3000:]
     return {"tmp": tmp, "runs": tmp / "runs" / "aflw-smoke", "data": tmp / "data" / "aflw",
-            "out": full.stdout + full.stderr}
+            "out": full.stdout + full.stderr, "stage1_resumed_at": resumed_at}
 
 
 def run_tiny(profile: str, data: Path, runs: Path, *extra, stage: str = "stage1"):
