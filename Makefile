@@ -51,14 +51,15 @@ lint: setup  ## ruff over mcl_caffe, tools and tests
 	@$(VENV)/bin/ruff check --line-length $(LINE_LENGTH) mcl_caffe tools tests && echo "lint: ruff passed"
 
 # mutation testing (setup.cfg [mutmut]): mutants of mcl_caffe/core and augment.py's flip code, each against
-# the fast tests that cover it; CPU heavy (one worker), run occasionally, not by make test.
-# mutmut keeps its results in mutants/: a second run only retries what changed; `rm -r mutants` starts afresh.
+# the fast tests that cover it; CPU heavy (one worker), run occasionally, not by make test. MUTANTS= names the
+# mutants (globs): all of the core and augment.py's flip functions; every named mutant is tried again on each run.
+MUTANTS ?= "mcl_caffe.core.*" "mcl_caffe.data.augment.x_flip*" "mcl_caffe.data.augment.x_sample_image_points*"
 .PHONY: mutation
 mutation:  ## mutation testing of the core (mutmut, one worker, nice 19) -> runs/mutation/survivors.txt
 	@test -x $(VENV)/bin/mutmut || { echo "make mutation: $(VENV)/bin/mutmut is missing: run make setup"; exit 2; }
 	@mkdir -p $(RUNS)/mutation
 	@MCL_SHARED_DATA=$(abspath ../shared/data) OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
-	  nice -n 19 $(VENV)/bin/mutmut run --max-children 1 > $(RUNS)/mutation/run.log 2>&1 \
+	  nice -n 19 $(VENV)/bin/mutmut run --max-children 1 $(MUTANTS) > $(RUNS)/mutation/run.log 2>&1 \
 	  || { tail -n 30 $(RUNS)/mutation/run.log; exit 1; }
 	@tail -n 3 $(RUNS)/mutation/run.log
 	@$(VENV)/bin/mutmut results > $(RUNS)/mutation/survivors.txt; \
