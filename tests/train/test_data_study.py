@@ -121,7 +121,8 @@ def test_a_candidate_trains_scores_every_view_and_resumes(smoke_run, tmp_path):
     # x0.3 at H/2 = 4 and 3H/4 = 6: a segment's rate is that of its last iteration (3, then 7)
     assert [r["lr"] for r in curve] == pytest.approx([0.02, 0.0018])
     err = study.final_errors("aflw-landmarks")
-    assert err["val"].mean() == pytest.approx(curve[-1]["val"], rel=1e-6)
+    # curve.csv keeps 6 decimals: equal to within half of the last one
+    assert err["val"].mean() == pytest.approx(curve[-1]["val"], abs=5e-7)
     assert len(err["val_roll20"]) == 2 * len(err["val"])
     study.run("aflw-landmarks")  # finished: trains and scores nothing more
     assert study.curve("aflw-landmarks") == curve
