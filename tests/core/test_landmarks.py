@@ -201,6 +201,8 @@ def test_a_scheme_with_a_wrong_table_length_is_refused():
         Scheme("bad", 3, ("a", "b"), ((0,), (1,)), (("all", (0, 1, 2)),), (1, 0, 2))
     s = Scheme("ok", 3, ("a", "b", "c"), ((0,), (1,)), (("ab", (0, 1)), ("c", (2,))), (1, 0, 2))
     assert s.cluster_of().tolist() == [0, 0, 1] and s.n_clusters == 2
+    part = Scheme("part", 3, ("a", "b", "c"), ((0,), (1,)), (("b", (1,)),), (1, 0, 2))
+    assert part.cluster_of().tolist() == [-1, 0, -1] and part.cluster_of().dtype == np.intp  # -1: in none
     assert s.interocular(np.array([[0.0, 0.0], [3.0, 4.0], [9.0, 9.0]])) == 5.0
 
 
