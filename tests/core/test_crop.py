@@ -252,7 +252,7 @@ def test_pixel_normalisation_of_the_paper():
     """Section IV-A-2: "subtracting 128 and multiplying 0.0078125" (1/128), so [0, 255] -> [-1, 1)."""
     x = C.normalize_patch(np.array([0, 128, 255], np.uint8))
     assert x.dtype == np.float32 and x.tolist() == [-1.0, 0.0, 127 / 128]
-    assert C.denormalize_patch(x).tolist() == [0, 128, 255]
+    assert C.denormalize_patch(x).tolist() == [0, 128, 255] and C.denormalize_patch(x).dtype == np.uint8
     assert C.denormalize_patch(np.array([-2.0, 2.0])).tolist() == [0, 255]
 
 
@@ -262,3 +262,12 @@ def test_box_calibration_defaults():
     tight = np.array([[0.0, 10.0, 0.0, 10.0]] * 9)
     assert C.fit_box_calibration(tight, tight, "aflw5") == cal  # fewer than 10 faces: no fit
     assert C.fit_box_calibration(tight, tight, "aflw5", min_faces=9).fitted_on == 9
+    ten = np.vstack([tight, tight[:1]])
+    assert C.fit_box_calibration(ten, ten, "aflw5").fitted_on == 10  # from 10 faces on
+    # boxes wider than high (given) and higher than wide (landmarks): the larger side of each counts
+    given = np.array([[0.0, 40.0, 0.0, 20.0]] * 10)  # 40 wide, 20 high, centre (20, 10)
+    tight = np.array([[10.0, 20.0, 0.0, 30.0]] * 10)  # 10 wide, 30 high, centre (15, 15)
+    cal = C.fit_box_calibration(given, tight, "300w68")
+    assert (cal.scale, cal.dx, cal.dy) == pytest.approx((1.3 * 30 / 40, -5 / 40, 5 / 40), rel=1e-12)
+    # a sub-pixel box is still a box
+    assert C.crop_for_given_box([0.0, 0.5, 0.0, 0.25], cal)[2] == pytest.approx(cal.scale * 0.5)
