@@ -171,9 +171,12 @@ def test_affine_helpers_by_hand():
     assert np.allclose(C.crop_from_matrix(A), [3, 4, 100])
     assert C.downscale_factor(A) == pytest.approx(2.0)
     assert np.allclose(C.patch_to_image([[0, 0], [10, 2]], (3.0, 4.0, 100.0)), [[3, 4], [23, 8]])
-    for bad in (C.compose(A, C.rotation_about((0, 0), 10)), np.array([[0.5, 0, 0], [0, 0.6, 0]])):
-        with pytest.raises(ValueError, match="not an axis-aligned isotropic crop matrix"):
-            C.crop_from_matrix(bad)
+    # each condition alone: shear in x, shear in y, unequal scales (1e-9 of slack for rounding)
+    for bad in ([[0.5, 1e-6, 0], [0, 0.5, 0]], [[0.5, 0, 0], [1e-6, 0.5, 0]],
+                [[0.5, 0, 0], [0, 0.5 + 1e-6, 0]]):
+        with pytest.raises(ValueError, match="^not an axis-aligned isotropic crop matrix$"):
+            C.crop_from_matrix(np.array(bad))
+    assert np.allclose(C.crop_from_matrix([[2.0, 1e-10, -4], [1e-10, 2.0 + 1e-10, -6]]), [2, 3, 25])
 
 
 def test_grey_conversion_of_every_layout():
@@ -200,11 +203,17 @@ def test_image_files_decode_the_same_way_and_errors_name_the_file(tmp_path):
     assert np.array_equal(C.load_gray(tmp_path / "c.png"), C.to_gray(bgr, "bgr"))
     assert C.load_gray(tmp_path / "g16.png").tolist() == [[77] * 6] * 4  # 16 bit: the high byte
     assert C.load_color(tmp_path / "g16.png")[0, 0].tolist() == [77, 77, 77]
+    # 4 channels: alpha dropped; a float image: clipped to 0..255 and truncated, not rescaled
+    cv2.imwrite(str(tmp_path / "a.png"), np.dstack([bgr, np.full((4, 6), 9, np.uint8)]))
+    assert np.array_equal(C.load_color(tmp_path / "a.png"), bgr)
+    cv2.imwrite(str(tmp_path / "f.tiff"), np.array([[-5.0, 7.9, 300.0]], np.float32))
+    assert C.load_gray(tmp_path / "f.tiff").tolist() == [[0, 7, 255]]
+    assert C.load_color(tmp_path / "f.tiff")[0, :, 0].tolist() == [0, 7, 255]
     (tmp_path / "junk.png").write_bytes(b"not an image")
     for load in (C.load_gray, C.load_color):
-        with pytest.raises(OSError, match="image file not found: .*nosuch.png"):
+        with pytest.raises(OSError, match="^image file not found: %s$" % (tmp_path / "nosuch.png")):
             load(tmp_path / "nosuch.png")
-        with pytest.raises(OSError, match="cannot decode image file: .*junk.png"):
+        with pytest.raises(OSError, match="^cannot decode image file: %s$" % (tmp_path / "junk.png")):
             load(tmp_path / "junk.png")
 
 
@@ -217,13 +226,33 @@ def test_faces_with_decoded_pixels():
     assert C.face_color(f)[0, 0].tolist() == [0, 0, 200]  # BGR
     g = Face(source="y", points=np.zeros((5, 2)), image=np.full((2, 3), 9.4))
     assert C.face_color(g).shape == (2, 3, 3) and C.face_color(g)[0, 0].tolist() == [9, 9, 9]
+    clipped = Face(source="z", points=np.zeros((5, 2)), image=np.array([[-3.0, 300.0]]))
+    assert C.face_color(clipped)[0, :, 0].tolist() == [0, 255]
+    one = Face(source="o", points=np.zeros((5, 2)), image=np.full((2, 3, 1), 7, np.uint8))
+    assert C.face_color(one).shape == (2, 3, 3) and C.face_color(one)[1, 2].tolist() == [7, 7, 7]
+    bgr = rgb[..., ::-1].copy()
+    assert C.face_color(Face(source="b", points=np.zeros((5, 2)), image=bgr))[0, 0].tolist() == [0, 0, 200]
+    for order, img in (("bgr", np.dstack([bgr, np.ones((2, 3), np.uint8)])),
+                       ("rgb", np.dstack([rgb, np.ones((2, 3), np.uint8)]))):
+        out = C.face_color(Face(source="a", points=np.zeros((5, 2)), image=img, channel_order=order))
+        assert out.shape == (2, 3, 3) and out[0, 0].tolist() == [0, 0, 200], order
+
+
+def test_faces_read_from_their_files(tmp_path):
+    import cv2
+    from mcl_caffe.data.datasets.sample import Face
+    bgr = np.zeros((3, 4, 3), np.uint8)
+    bgr[..., 2] = 200
+    cv2.imwrite(str(tmp_path / "f.png"), bgr)
+    f = Face(source="x", points=np.zeros((5, 2)), image_path=str(tmp_path / "f.png"))
+    assert np.array_equal(C.face_color(f), bgr) and C.face_gray(f)[0, 0] == round(0.299 * 200)
 
 
 def test_pixel_normalisation_of_the_paper():
     """Section IV-A-2: "subtracting 128 and multiplying 0.0078125" (1/128), so [0, 255] -> [-1, 1)."""
     x = C.normalize_patch(np.array([0, 128, 255], np.uint8))
     assert x.dtype == np.float32 and x.tolist() == [-1.0, 0.0, 127 / 128]
-    assert C.denormalize_patch(x).tolist() == [0, 128, 255]
+    assert C.denormalize_patch(x).tolist() == [0, 128, 255] and C.denormalize_patch(x).dtype == np.uint8
     assert C.denormalize_patch(np.array([-2.0, 2.0])).tolist() == [0, 255]
 
 
@@ -233,3 +262,12 @@ def test_box_calibration_defaults():
     tight = np.array([[0.0, 10.0, 0.0, 10.0]] * 9)
     assert C.fit_box_calibration(tight, tight, "aflw5") == cal  # fewer than 10 faces: no fit
     assert C.fit_box_calibration(tight, tight, "aflw5", min_faces=9).fitted_on == 9
+    ten = np.vstack([tight, tight[:1]])
+    assert C.fit_box_calibration(ten, ten, "aflw5").fitted_on == 10  # from 10 faces on
+    # boxes wider than high (given) and higher than wide (landmarks): the larger side of each counts
+    given = np.array([[0.0, 40.0, 0.0, 20.0]] * 10)  # 40 wide, 20 high, centre (20, 10)
+    tight = np.array([[10.0, 20.0, 0.0, 30.0]] * 10)  # 10 wide, 30 high, centre (15, 15)
+    cal = C.fit_box_calibration(given, tight, "300w68")
+    assert (cal.scale, cal.dx, cal.dy) == pytest.approx((1.3 * 30 / 40, -5 / 40, 5 / 40), rel=1e-12)
+    # a sub-pixel box is still a box
+    assert C.crop_for_given_box([0.0, 0.5, 0.0, 0.25], cal)[2] == pytest.approx(cal.scale * 0.5)

@@ -6,7 +6,8 @@ import pytest
 
 from mcl_caffe.data.augment import flip_sample
 from mcl_caffe.data.datasets import load_300w, load_mtfl_list
-from mcl_caffe.core.landmarks import SCHEMES, get_scheme
+from mcl_caffe.core import landmarks as LM
+from mcl_caffe.core.landmarks import SCHEMES, Scheme, get_scheme
 from conftest import SHARED_DATA
 
 DATA = SHARED_DATA
@@ -155,6 +156,54 @@ def test_the_point_names_above_describe_the_real_300w_points(w300_points):
 def test_the_5_point_names_describe_the_real_mtfl_points(mtfl_points):
     x = mtfl_points[..., 0]
     assert (x[:, 0] < x[:, 1]).mean() > 0.99 and (x[:, 3] < x[:, 4]).mean() > 0.99
+
+
+# The schemes are built once, at import. The builders are called again here, at test time, so that a change
+# inside one (make mutation swaps code in at call time) meets the literal tables above.
+BUILDERS = {"aflw5": LM._scheme_5, "cofw29": LM._scheme_29, "300w68": LM._scheme_68}
+# the clusters as the landmarks module's docstring and the paper's seven parts give them (1-based)
+CLUSTERS_1BASED = {
+    "aflw5": [("left_eye", [1]), ("right_eye", [2]), ("nose", [3]), ("mouth", [4, 5])],
+    "cofw29": [("left_eye", [1, 3, 5, 6, 9, 11, 13, 14, 17]), ("right_eye", [2, 4, 7, 8, 10, 12, 15, 16, 18]),
+               ("nose", [19, 20, 21, 22]), ("mouth", [23, 24, 25, 26, 27, 28]), ("chin", [29])],
+    "300w68": [("left_eye", list(range(18, 23)) + list(range(37, 43))),
+               ("right_eye", list(range(23, 28)) + list(range(43, 49))), ("nose", list(range(28, 37))),
+               ("mouth", list(range(49, 69))), ("left_contour", list(range(1, 7))),
+               ("chin", list(range(7, 12))), ("right_contour", list(range(12, 18)))],
+}
+EYES_1BASED = {"aflw5": ([1], [2]), "cofw29": ([17], [18]),
+               "300w68": (list(range(37, 43)), list(range(43, 49)))}
+
+
+@pytest.mark.parametrize("name", list(BUILDERS))
+def test_a_scheme_built_anew_is_the_literal_one(name):
+    s = BUILDERS[name]()
+    assert s == get_scheme(name) and s.name == name
+    assert s.n_points == {"aflw5": 5, "cofw29": 29, "300w68": 68}[name] == len(s.point_names)
+    assert len(set(s.point_names)) == s.n_points
+    assert [(c, [j + 1 for j in idx]) for c, idx in s.clusters] == CLUSTERS_1BASED[name]
+    assert tuple([j + 1 for j in e] for e in s.eye_indices) == EYES_1BASED[name]
+    mirror = {"aflw5": MTFL_MIRROR, "300w68": W300_MIRROR}.get(name)
+    if mirror is None:  # 29 points: the RCPR pairs of test_known_orders_and_eye_points
+        mirror = list(range(1, 30))
+        for a, b in [(1, 2), (3, 4), (5, 7), (6, 8), (9, 10), (11, 12), (13, 15), (14, 16), (17, 18),
+                     (19, 20), (23, 24)]:
+            mirror[a - 1], mirror[b - 1] = b, a
+    assert [j + 1 for j in s.flip_perm] == mirror
+    pts = np.arange(2.0 * s.n_points).reshape(-1, 2)
+    assert np.array_equal(s.flip_points(pts, 10)[:, 1], pts[s.flip_perm, 1])
+
+
+def test_a_scheme_with_a_wrong_table_length_is_refused():
+    with pytest.raises(ValueError, match="scheme bad: point_names/flip_perm length != n_points"):
+        Scheme("bad", 3, ("a", "b", "c"), ((0,), (1,)), (("all", (0, 1, 2)),), (1, 0))
+    with pytest.raises(ValueError, match="scheme bad: point_names/flip_perm length != n_points"):
+        Scheme("bad", 3, ("a", "b"), ((0,), (1,)), (("all", (0, 1, 2)),), (1, 0, 2))
+    s = Scheme("ok", 3, ("a", "b", "c"), ((0,), (1,)), (("ab", (0, 1)), ("c", (2,))), (1, 0, 2))
+    assert s.cluster_of().tolist() == [0, 0, 1] and s.n_clusters == 2
+    part = Scheme("part", 3, ("a", "b", "c"), ((0,), (1,)), (("b", (1,)),), (1, 0, 2))
+    assert part.cluster_of().tolist() == [-1, 0, -1] and part.cluster_of().dtype == np.intp  # -1: in none
+    assert s.interocular(np.array([[0.0, 0.0], [3.0, 4.0], [9.0, 9.0]])) == 5.0
 
 
 def test_known_orders_and_eye_points():

@@ -4,8 +4,7 @@ import pytest
 
 from mcl_caffe.core.landmarks import get_scheme
 from mcl_caffe.core.weighting import (ALPHA, cluster_point_weights, error_proportional_weights,
-                                      multi_center_weights,
-                                 perturbed_weights)
+                                      multi_center_weights, perturbed_weights, uniform_weights)
 
 ERRORS = np.array([0.05, 0.07, 0.06, 0.09, 0.08])
 
@@ -86,3 +85,9 @@ def test_eq5_and_eq9_by_hand():
     # P's total u_P |P| = 1250 / 253 splits 1 : 3, Q's total u_Q |Q| = 15 / 253 splits 2 : 2 : 4
     u = multi_center_weights([2.0, 2.0, 4.0, 1.0, 3.0], [3, 4])
     np.testing.assert_allclose(u, np.array([3.75, 3.75, 7.5, 312.5, 937.5]) / 253, rtol=1e-14)
+
+
+def test_pretraining_weights_are_all_one():
+    """Algorithm 1, step 1: u_j = 1 for every landmark."""
+    u = uniform_weights(68)
+    assert u.dtype == np.float64 and u.tolist() == [1.0] * 68
