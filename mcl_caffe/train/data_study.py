@@ -14,7 +14,6 @@ the report; `winners` applies it to the scores at the horizon.
 """
 from __future__ import annotations
 
-import csv
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -131,11 +130,8 @@ class Study:
                        snapshot=self.segment, pretrain_steps=(h // 2, h * 3 // 4))
 
     def curve(self, name: str) -> list[dict]:
-        f = self.cdir(name) / "curve.csv"
-        if not f.is_file():
-            return []
-        with f.open() as fh:
-            return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+        from mcl_caffe.train.segments import read_curve
+        return read_curve(self.cdir(name) / "curve.csv")
 
     def final_errors(self, name: str) -> dict[str, np.ndarray] | None:
         f = self.cdir(name) / ("errors_%d.npz" % self.horizon)
@@ -157,7 +153,7 @@ class Study:
     def run(self, name: str) -> None:
         from mcl_caffe.core.landmarks import get_scheme
         from mcl_caffe.nets.solvergen import learning_rate, solver_param
-        from mcl_caffe.train.segments import train_segments
+        from mcl_caffe.train.segments import append_curve, train_segments
 
         c = BY_NAME[name]
         data = data_dir(self.root, c)
@@ -176,13 +172,7 @@ class Study:
             row = {"iter": upto, "lr": "%.6g" % learning_rate(sp, upto - 1),
                    "elapsed_s": "%.1f" % summary["train_seconds"], "score": "%.6f" % score(c.dataset, means)}
             row.update({k: "%.6f" % v for k, v in means.items()})
-            f = d / "curve.csv"
-            new = not f.is_file()
-            with f.open("a", newline="") as fh:
-                w = csv.DictWriter(fh, fieldnames=list(row))
-                if new:
-                    w.writeheader()
-                w.writerow(row)
+            append_curve(d / "curve.csv", row)
 
         train_segments(d, get_scheme(c.dataset), data / "train.txt", data / "val.txt", self.profile, 0,
                        self.horizon, self.segment, {int(r["iter"]) for r in self.curve(name)}, scored, name)

@@ -93,20 +93,8 @@ class Sweep:
                        snapshot=self.segment, pretrain_steps=steps)
 
     def curve(self, name: str) -> list[dict]:
-        f = self.cdir(name) / "curve.csv"
-        if not f.is_file():
-            return []
-        with f.open() as fh:
-            return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
-
-    def _append_curve(self, name: str, row: dict) -> None:
-        f = self.cdir(name) / "curve.csv"
-        new = not f.is_file()
-        with f.open("a", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=["iter", "val_nme", "lr", "elapsed_s"])
-            if new:
-                w.writeheader()
-            w.writerow(row)
+        from mcl_caffe.train.segments import read_curve
+        return read_curve(self.cdir(name) / "curve.csv")
 
     def _branch(self, c: Candidate) -> None:
         """Seed c's snapshots with its trunk's snapshot at the branch iteration (and the trunk's log so
@@ -158,7 +146,7 @@ class Sweep:
 
     def run(self, name: str) -> None:
         from mcl_caffe.nets.solvergen import learning_rate, solver_param
-        from mcl_caffe.train.segments import train_segments
+        from mcl_caffe.train.segments import append_curve, train_segments
 
         c = BY_NAME[name]
         d = self.cdir(name)
@@ -169,9 +157,9 @@ class Sweep:
         def scored(upto, weights, summary):
             self._keep_branch_points(c, upto)
             sp = solver_param(self.profile(c, upto), True, "", "")
-            self._append_curve(name, {"iter": upto, "val_nme": "%.6f" % self.validate(c, weights),
-                                      "lr": "%.6g" % learning_rate(sp, upto - 1),
-                                      "elapsed_s": "%.1f" % summary["train_seconds"]})
+            append_curve(d / "curve.csv", {"iter": upto, "val_nme": "%.6f" % self.validate(c, weights),
+                                           "lr": "%.6g" % learning_rate(sp, upto - 1),
+                                           "elapsed_s": "%.1f" % summary["train_seconds"]})
 
         train_segments(d, self.scheme, self.data[c.data] / "train.txt", self.data[c.data] / "val.txt",
                        lambda upto: self.profile(c, upto), branch_iter(c, self.horizon) or 0,

@@ -9,6 +9,7 @@ resumes from its newest finite snapshot.
 """
 from __future__ import annotations
 
+import csv
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,26 @@ from typing import Callable
 import numpy as np
 
 LANE_RESTARTS = 3
+
+
+def read_curve(path: Path) -> list[dict]:
+    """The rows of a candidate's curve.csv as floats ([] before its first scored segment)."""
+    path = Path(path)
+    if not path.is_file():
+        return []
+    with path.open() as fh:
+        return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
+
+
+def append_curve(path: Path, row: dict) -> None:
+    """Append one scored segment to curve.csv (the header comes from the first row)."""
+    path = Path(path)
+    new = not path.is_file()
+    with path.open("a", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(row))
+        if new:
+            w.writeheader()
+        w.writerow(row)
 
 
 def train_segments(d: Path, scheme, train_list: Path, val_list: Path, profile_at: Callable[[int], object],
