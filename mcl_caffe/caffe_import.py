@@ -66,9 +66,12 @@ def choose_blas_coretype(environ=os.environ, cpuinfo: str = "/proc/cpuinfo") -> 
 
 
 #: OMP_WAIT_POLICY the stage runner sets for its processes unless told otherwise ("keep": the environment's,
-#: libgomp's default when unset). Passive waiting lets an idle OpenMP thread sleep instead of spinning, which
-#: matters when other work shares the cores; `make bench-train BENCH_TRAIN_ARGS=--contention` measures both.
-DEFAULT_OMP_WAIT_POLICY = "keep"
+#: libgomp's default when unset). Passive: an idle OpenMP thread sleeps at once instead of spinning first.
+#: Measured on a 2-core machine (reports/bench-train/contention.md, `make bench-train
+#: BENCH_TRAIN_ARGS=--contention`): with 2 threads, passive cost 4 % alone and saved 36 % beside one busy
+#: process; with 1 thread the two are the same. Passive wins once other work shares the cores about a
+#: seventh of the time, which on a shared machine it does.
+DEFAULT_OMP_WAIT_POLICY = "passive"
 OMP_WAIT_POLICIES = ("passive", "active", "keep")
 
 
