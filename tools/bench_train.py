@@ -33,8 +33,9 @@ def main(argv=None) -> int:
                         "and passive wait policy, at each of --contention-threads (the first of --points "
                         "only; mcl_caffe/bench/contention.py) -> contention.md and contention.json")
     p.add_argument("--side-by-side", action="store_true",
-                   help="instead: both nets (--points 5 68) at once with 1 thread each, against each alone "
-                        "with 1 and 2 threads: how to train two datasets on two cores -> side-by-side.md/.json")
+                   help="instead: both nets (--points 5 68) at once with 1 thread each, against each "
+                        "alone with 1 and 2 threads: how to train two datasets on two cores -> "
+                        "side-by-side.md/.json")
     p.add_argument("--contention-threads", type=int, nargs="+", default=[1, 2],
                    help="thread counts of --contention (default: 1 2)")
     args = p.parse_args(argv)
@@ -80,8 +81,8 @@ def _side_by_side(args, lists: dict, command: str) -> int:
     (args.out_dir / "side-by-side.md").write_text(md)
     (args.out_dir / "side-by-side.json").write_text(json.dumps(result, indent=1) + "\n")
     print(md)
-    print("bench_train: wrote %s and %s" % (args.out_dir / "side-by-side.md", args.out_dir / "side-by-side.json"),
-          file=sys.stderr)
+    print("bench_train: wrote %s and %s" % (args.out_dir / "side-by-side.md",
+                                            args.out_dir / "side-by-side.json"), file=sys.stderr)
     return 0
 
 

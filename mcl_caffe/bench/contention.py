@@ -77,8 +77,8 @@ def _spawn(points: int, list_file: Path, threads: int, warmup: int, iters: int,
     spec = {"points": points, "list": str(list_file), "threads": threads, "warmup": warmup, "iters": iters,
             "barrier": barrier}
     return subprocess.Popen([sys.executable, "-m", "mcl_caffe.bench.contention", json.dumps(spec)],
-                            env=_worker_env(POLICIES["passive"]), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+                            env=_worker_env(POLICIES["passive"]), stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
 
 
 def _collect(proc: subprocess.Popen, what: str) -> dict:
@@ -99,7 +99,8 @@ def side_by_side(lists: dict, warmup: int = 2, iters: int = 10) -> dict:
             r = _collect(_spawn(points, f, t, warmup, iters), "%d points, %d threads" % (points, t))
             rows.append(dict(r, points=points, together=False))
     with tempfile.TemporaryDirectory(prefix="bench-side-by-side-") as tmp:
-        procs = {points: _spawn(points, f, 1, warmup, iters, (tmp, len(lists))) for points, f in lists.items()}
+        procs = {points: _spawn(points, f, 1, warmup, iters, (tmp, len(lists)))
+                 for points, f in lists.items()}
         for points, proc in procs.items():
             rows.append(dict(_collect(proc, "%d points beside the others" % points), points=points,
                              together=True))
@@ -115,23 +116,26 @@ def render_side_by_side(result: dict, command: str = "") -> str:
         return next(r["s_per_iter"] for r in rows
                     if (r["points"], r["threads"], r["together"]) == (points, threads, together))
 
-    lines = ["# Both nets on two cores: side by side with one thread each, or one after the other with two", ""]
+    lines = ["# Both nets on two cores: side by side with one thread each, or one after the other with two",
+             ""]
     if command:
         lines += ["Command: `%s`" % command, ""]
     lines += ["%d cores; load average %s at the start, %s at the end; %s." % (
         result["cores"], result["load_start"], result["load_end"], result["date"]), "",
-        "| net | 1 thread alone | 2 threads alone | 1 thread, beside the other net | taken by the other net |",
+        "| net | 1 thread alone | 2 threads alone | 1 thread, beside the other net "
+        "| taken by the other net |",
         "|---|---:|---:|---:|---:|"]
     for p in nets:
         lines.append("| %d points | %.3f | %.3f | %.3f | %+.0f %% |" % (
             p, s(p, 1, False), s(p, 2, False), s(p, 1, True), 100 * (s(p, 1, True) / s(p, 1, False) - 1)))
     after = sum(s(p, 2, False) for p in nets)
     together = max(s(p, 1, True) for p in nets)
-    lines += ["", "s/iteration, passive wait policy; the median of %d timed solver steps after %d warm-up steps, "
-              "each net in its own process (mcl_caffe/bench/contention.py)." % (rows[0]["iters"], rows[0]["warmup"]),
-              "", "Wall time per iteration of every net: one after the other with 2 threads %.3f s (the sum of the "
-              "2-thread column); side by side with 1 thread each %.3f s (the slower net; the other's core is free "
-              "once it is done). Side by side is %.2fx the speed of one after the other."
+    lines += ["", "s/iteration, passive wait policy; the median of %d timed solver steps after %d warm-up "
+              "steps, each net in its own process (mcl_caffe/bench/contention.py)."
+              % (rows[0]["iters"], rows[0]["warmup"]),
+              "", "Wall time per iteration of every net: one after the other with 2 threads %.3f s (the sum "
+              "of the 2-thread column); side by side with 1 thread each %.3f s (the slower net; the other's "
+              "core is free once it is done). Side by side is %.2fx the speed of one after the other."
               % (after, together, after / together), ""]
     return "\n".join(lines)
 

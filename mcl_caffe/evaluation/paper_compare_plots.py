@@ -11,6 +11,7 @@ import numpy as np
 
 from mcl_caffe.core import crop as C
 from mcl_caffe.core import metrics as M
+from mcl_caffe.evaluation.ced_plot import plot_ced_series
 
 #: BGR colours of the contact sheet; the CED uses the same hues
 COLOURS = {"gt": (0, 190, 0), "ours": (0, 0, 230), "paper": (230, 120, 0)}
@@ -35,35 +36,11 @@ def sheet_size(n: int, cols: int = COLS) -> tuple[int, int]:
 
 def plot_ced_pair(ours_nme, paper_nme, out: Path, title: str) -> Path:
     """Both models' CEDs on one plot, with the failure threshold; the legend gives mean and failure rate."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    series = {"ours": np.asarray(ours_nme, np.float64), "paper": np.asarray(paper_nme, np.float64)}
-    q = float(np.quantile(np.concatenate(list(series.values())), 0.95))
-    xmax = float(max(0.15, min(0.6, np.ceil(q * 20) / 20)))
-    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=110)
-    for k, e in series.items():
-        x, y = M.ced(e, max_error=xmax, steps=601)
-        ax.plot(100 * x, y, color=MPL_COLOURS[k], lw=1.8,
-                label="%s: mean %.2f%%, failure %.2f%%" % (LABELS[k], 100 * M.mean_error(e),
-                                                           100 * M.failure_rate(e)))
-    ax.axvline(100 * M.FAILURE_THRESHOLD, color="0.5", ls="--", lw=1)
-    ax.text(100 * M.FAILURE_THRESHOLD, 0.02, " failure threshold", color="0.4", fontsize=8)
-    ax.set_xlim(0, 100 * xmax)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("NME (% of the eye-centre distance)")
-    ax.set_ylabel("fraction of faces")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="upper left", fontsize=8)
-    fig.tight_layout()
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    series = []
+    for k, e in (("ours", ours_nme), ("paper", paper_nme)):
+        e = np.asarray(e, np.float64)
+        series.append((LABELS[k], MPL_COLOURS[k], e, M.mean_error(e), M.failure_rate(e)))
+    return plot_ced_series(series, out, title, legend_loc="upper left")
 
 
 def _view_matrix(crop) -> np.ndarray:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mcl_caffe.core.box_file import BadSample, parse_float
+from mcl_caffe.core.box_file import BadSample, parse_float, token_lines
 from mcl_caffe.data.datasets.w300 import W300_ORIGIN
 
 N_POINTS = 68
@@ -39,29 +39,21 @@ class AuthorsFace:
 
 def read_authors_points(path, origin: float = W300_ORIGIN) -> dict[str, AuthorsFace]:
     """-> {face name: AuthorsFace} in file order. Raises ValueError naming the file and line for bad input."""
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError("the authors' predictions file not found: %s" % path)
     out: dict[str, AuthorsFace] = {}
-    with open(path, "r", encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            tok = line.split()
-            if not tok:
-                continue
-            where = "%s:%d" % (path, lineno)
-            if len(tok) != 1 + 2 * N_POINTS:
-                raise ValueError("%s: expected a face name and %d coordinates (x1 y1 ... x%d y%d), got %d "
-                                 "fields" % (where, 2 * N_POINTS, N_POINTS, N_POINTS, len(tok)))
-            name = tok[0]
-            try:
-                vals = [parse_float(t, "%s column %d" % (where, i + 2)) for i, t in enumerate(tok[1:])]
-            except BadSample as exc:
-                raise ValueError(exc.message) from None
-            if name in out:
-                raise ValueError("%s: face %s is listed twice (first on line %d)" % (where, name,
-                                                                                   out[name].line))
-            pts = np.asarray(vals, dtype=np.float64).reshape(N_POINTS, 2) - origin
-            out[name] = AuthorsFace(name, pts, lineno)
+    for lineno, where, tok in token_lines(path, "the authors' predictions file"):
+        if len(tok) != 1 + 2 * N_POINTS:
+            raise ValueError("%s: expected a face name and %d coordinates (x1 y1 ... x%d y%d), got %d "
+                             "fields" % (where, 2 * N_POINTS, N_POINTS, N_POINTS, len(tok)))
+        name = tok[0]
+        try:
+            vals = [parse_float(t, "%s column %d" % (where, i + 2)) for i, t in enumerate(tok[1:])]
+        except BadSample as exc:
+            raise ValueError(exc.message) from None
+        if name in out:
+            raise ValueError("%s: face %s is listed twice (first on line %d)" % (where, name,
+                                                                               out[name].line))
+        pts = np.asarray(vals, dtype=np.float64).reshape(N_POINTS, 2) - origin
+        out[name] = AuthorsFace(name, pts, lineno)
     if not out:
         raise ValueError("%s: no face lines" % path)
     return out
