@@ -1,6 +1,6 @@
 # MCL face alignment in Caffe. `make help` lists the targets.
 # The staged pipeline (Algorithm 1):  make data -> stage1 -> stage2 -> stage3 -> stage4 -> assemble
-# Every target takes DATASET=aflw|cofw|300w (default aflw) and PROFILE=paper|cpu|quick|smoke (default cpu).
+# Every target takes DATASET=aflw|cofw|300w (default aflw) and PROFILE=paper|long|cpu|quick|smoke (default cpu).
 SHELL := /bin/bash
 VENV  := .venv
 PY    := $(VENV)/bin/python
@@ -27,7 +27,11 @@ BOXES ?= $(BOXES_$(DATASET))
 RUNS ?= runs
 # THREADS=n: OpenBLAS threads of the training processes (default: all cores; THREADS=1 lets two runs share two cores)
 THREADS ?=
-STAGE = $(PY) -m mcl_caffe.train.runner --dataset $(DATASET) --profile $(PROFILE) --data $(OUT)/$(DATASET) --runs $(RUNS) $(if $(THREADS),--threads $(THREADS))
+# OMP_WAIT=passive|active|keep: how the training processes' idle OpenMP threads wait (runner --omp-wait-policy)
+OMP_WAIT ?=
+STAGE = $(PY) -m mcl_caffe.train.runner --dataset $(DATASET) --profile $(PROFILE) --data $(OUT)/$(DATASET) --runs $(RUNS) $(if $(THREADS),--threads $(THREADS)) $(if $(OMP_WAIT),--omp-wait-policy $(OMP_WAIT))
+# CONTINUE_FROM=PATH: stage 1 starts from another run's snapshot or a kept checkpoint (runner --continue-from)
+CONTINUE_FROM ?=
 
 .PHONY: help setup test data contact-sheet stage1 stage2 stage3 stage4 assemble all prototxt
 
@@ -46,6 +50,22 @@ LINE_LENGTH := $(shell sed -n 's/^max-line-length *= *//p' setup.cfg)
 lint: setup  ## ruff over mcl_caffe, tools and tests
 	@$(VENV)/bin/ruff check --line-length $(LINE_LENGTH) mcl_caffe tools tests && echo "lint: ruff passed"
 
+# mutation testing (setup.cfg [mutmut]): mutants of mcl_caffe/core and augment.py's flip code, each against
+# the fast tests that cover it; CPU heavy (one worker), run occasionally, not by make test. MUTANTS= names the
+# mutants (globs): all of the core and augment.py's flip functions; every named mutant is tried again on each run.
+MUTANTS ?= "mcl_caffe.core.*" "mcl_caffe.data.augment.x_flip*" "mcl_caffe.data.augment.x_sample_image_points*"
+.PHONY: mutation
+mutation:  ## mutation testing of the core (mutmut, one worker, nice 19) -> runs/mutation/survivors.txt
+	@test -x $(VENV)/bin/mutmut || { echo "make mutation: $(VENV)/bin/mutmut is missing: run make setup"; exit 2; }
+	@mkdir -p $(RUNS)/mutation
+	@MCL_SHARED_DATA=$(abspath ../shared/data) OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1 \
+	  nice -n 19 $(VENV)/bin/mutmut run --max-children 1 $(MUTANTS) > $(RUNS)/mutation/run.log 2>&1 \
+	  || { tail -n 30 $(RUNS)/mutation/run.log; exit 1; }
+	@tail -n 3 $(RUNS)/mutation/run.log
+	@$(VENV)/bin/mutmut results > $(RUNS)/mutation/survivors.txt; \
+	  echo "mutation: $$(grep -c ': survived' $(RUNS)/mutation/survivors.txt) survived, $$(grep -c \
+	  ': no tests' $(RUNS)/mutation/survivors.txt) without a covering test ($(RUNS)/mutation/survivors.txt)"
+
 .PHONY: lock fresh-check
 lock:  ## re-resolve the Python packages to their newest versions into constraints.txt (then make test)
 	@bash tools/lock_deps.sh
@@ -55,8 +75,11 @@ fresh-check:  ## clone HEAD into a temp folder with an empty Caffe cache and a n
 # ---- data: official dataset files -> Caffe-ready HDF5 (tools/make_data.py --help explains everything)
 # AFLW: box scaling and translation wide enough to cover the test crops from detector boxes (the 95th percentiles
 # of how far the training faces' calibrated detector crops sit from their landmark crops); on validation this
-# lowered stage 1's error from 8.12 to 7.60 % at equal schedule (reports/schedule-sweep/)
-DATA_ARGS_aflw := --max-shift 0.09 --scale-range 0.8 1.2
+# lowered stage 1's error from 8.12 to 7.60 % at equal schedule (reports/schedule-sweep/). With detector boxes, the
+# training crops come from each face's own detector box by the test-time rule (--train-crop box): the data study's
+# winner on validation, 5.42 % against 6.06 % for landmark-box crops (reports/data-study/STUDY.md)
+AFLW_WIDE_BOXES := --max-shift 0.09 --scale-range 0.8 1.2
+DATA_ARGS_aflw := $(AFLW_WIDE_BOXES) $(if $(BOXES),--train-crop box)
 data:  ## HDF5 for Caffe: make data DATASET=aflw|cofw|300w DATA_ROOT=... [OUT=data] [BOXES=] [ARGS="--limit 100 ..."]
 	@test -n "$(DATA_ROOT)" || { echo "make data: set DATA_ROOT=<folder with the official $(DATASET) files>"; exit 2; }
 	@$(PY) tools/make_data.py --dataset $(DATASET) --data-root "$(DATA_ROOT)" --out "$(OUT)" $(BOXES) $(DATA_ARGS_$(DATASET)) $(ARGS)
@@ -65,8 +88,8 @@ contact-sheet:  ## PNG of training patches with their points: make contact-sheet
 	@$(PY) tools/contact_sheet.py "$(OUT)/$(DATASET)/train.txt" -o "$(OUT)/$(DATASET)/contact_sheet.png"
 
 # ---- training: one process per stage, each resuming from its newest snapshot (runs/<dataset>-<profile>/)
-stage1:  ## pre-train the basic model BM (u_j = 1)
-	@$(STAGE) stage1
+stage1:  ## pre-train the basic model BM (u_j = 1) [CONTINUE_FROM=runs/<dataset>-long for PROFILE=paper]
+	@$(STAGE) stage1 $(if $(CONTINUE_FROM),--continue-from $(CONTINUE_FROM))
 stage2:  ## weighting fine-tuning (Eq. 5), first six convolutions fixed
 	@$(STAGE) stage2
 stage3:  ## weighting fine-tuning of all layers -> WM
@@ -79,6 +102,30 @@ assemble:  ## splice the cluster layers into one (Eq. 2) -> AM
 all: setup  ## the whole chain: data, stage1..stage4, assemble, ONNX export, report
 	@if [ ! -f $(OUT)/$(DATASET)/train.txt ]; then $(MAKE) --no-print-directory data; fi
 	@$(MAKE) --no-print-directory stage1 stage2 stage3 stage4 assemble onnx report
+
+# ---- the long profile (issue 24): the paper's stage 1 to 90,000 iterations, its learning curve and checkpoints
+# Every interrupted `make long` resumes from each stage's newest snapshot; a run folder without stage-1 snapshots
+# starts from the newest checkpoint committed in reports/<dataset>-long/checkpoints/ (momentum from zero).
+.PHONY: long curve keep-checkpoints
+LONG_CHECKPOINTS = reports/$(DATASET)-long/checkpoints
+long: setup  ## PROFILE=long's whole chain for DATASET: data, stage 1, checkpoints and curve, stages 2-4, report
+	@if [ ! -f $(OUT)/$(DATASET)/train.txt ]; then $(MAKE) --no-print-directory data PROFILE=long; fi
+	@$(MAKE) --no-print-directory stage1 PROFILE=long \
+	  $(if $(wildcard $(LONG_CHECKPOINTS)/*.caffemodel),CONTINUE_FROM=$(LONG_CHECKPOINTS))
+	@$(MAKE) --no-print-directory keep-checkpoints curve PROFILE=long
+	@$(MAKE) --no-print-directory stage2 stage3 stage4 assemble onnx report PROFILE=long
+# CURVE_EVERY: score the stage-1 snapshots at multiples of this; CURVE_REPORT: where CURVE.md and curve.png go
+CURVE_EVERY ?= 10000
+CURVE_REPORT ?= reports/$(DATASET)-$(PROFILE)
+curve:  ## score new stage-1 snapshots (every CURVE_EVERY) on val and test lists -> CSV in the run, reports/<ds>-<profile>/CURVE.md
+	@MCL_CURVE_COMMAND="make curve DATASET=$(DATASET) PROFILE=$(PROFILE) OUT=$(OUT) RUNS=$(RUNS) CURVE_EVERY=$(CURVE_EVERY)" \
+	  $(PY) tools/curve.py --dataset $(DATASET) --run-dir $(RUNS)/$(DATASET)-$(PROFILE) --data $(OUT)/$(DATASET) \
+	  --every $(CURVE_EVERY) --report-dir $(CURVE_REPORT)
+# KEEP_EVERY: copy the stage-1 caffemodels at multiples of this (30,000: the long profile's lr decays)
+KEEP_EVERY ?= 30000
+CHECKPOINTS ?= reports/$(DATASET)-$(PROFILE)/checkpoints
+keep-checkpoints:  ## copy stage-1 caffemodels at multiples of KEEP_EVERY to reports/<ds>-<profile>/checkpoints/ to commit
+	@$(PY) tools/keep_checkpoints.py --run-dir $(RUNS)/$(DATASET)-$(PROFILE) --out $(CHECKPOINTS) --every $(KEEP_EVERY)
 
 prototxt:  ## regenerate the committed nets and solvers under prototxt/ and solvers/
 	@$(PY) tools/gen_prototxt.py
@@ -99,6 +146,14 @@ SHIP_NAME_300w := 300w68
 ship:  ## copy a finished run into models/<aflw5|300w68>/ with its INT8 file and MODEL.md (after make all)
 	@MCL_SHIP_COMMAND="make ship DATASET=$(DATASET) PROFILE=$(PROFILE) OUT=$(OUT) RUNS=$(RUNS)" \
 	  $(PY) tools/ship_model.py --name $(SHIP_NAME_$(DATASET)) --run-dir $(RUNS)/$(DATASET)-$(PROFILE) --data $(OUT)/$(DATASET)
+# the paper's own IBUG output as a yardstick (mcl_caffe/evaluation/paper_compare.py; tools/paper_compare.py --help)
+.PHONY: paper-compare
+ONNX ?= models/300w68/mcl.onnx
+COMPARE_OUT = $(if $(filter command line,$(origin OUT)),$(OUT),$(RUNS)/paper-compare)
+INTO ?=
+paper-compare:  ## a 68-point ONNX model against the paper's, face by face on IBUG: ONNX=... OUT=dir (or INTO=REPORT.md)
+	@MCL_COMPARE_COMMAND="make paper-compare ONNX=$(ONNX)$(if $(INTO), INTO=$(INTO), OUT=$(COMPARE_OUT))" \
+	  $(PY) tools/paper_compare.py --onnx $(ONNX) $(if $(INTO),--into $(INTO),--out $(COMPARE_OUT))
 demo:  ## mcl-align with the shipped 68-point model on scikit-image's astronaut -> runs/demo/astronaut.png
 	@mkdir -p $(RUNS)/demo
 	@$(PY) -c "import skimage.data, cv2; cv2.imwrite('$(RUNS)/demo/astronaut.jpg', skimage.data.astronaut()[:, :, ::-1])"
@@ -110,7 +165,8 @@ SWEEP_ARGS ?=
 schedule-sweep: setup  ## stage-1 schedules at equal wall time on AFLW validation -> reports/schedule-sweep/
 	@if [ ! -f data-base/aflw/train.txt ]; then $(MAKE) --no-print-directory data DATASET=aflw OUT=data-base \
 	  DATA_ARGS_aflw=; fi
-	@if [ ! -f data-wide/aflw/train.txt ]; then $(MAKE) --no-print-directory data DATASET=aflw OUT=data-wide; fi
+	@if [ ! -f data-wide/aflw/train.txt ]; then $(MAKE) --no-print-directory data DATASET=aflw OUT=data-wide \
+	  DATA_ARGS_aflw="$(AFLW_WIDE_BOXES)"; fi
 	@$(PY) tools/schedule_sweep.py --data data-base/aflw --wide-data data-wide/aflw $(SWEEP_ARGS)
 	@MCL_SWEEP_COMMAND="make schedule-sweep" $(PY) tools/schedule_sweep.py --data data-base/aflw \
 	  --wide-data data-wide/aflw --report reports/schedule-sweep $(SWEEP_ARGS)
@@ -121,11 +177,28 @@ stage4-sweep:  ## stage-4 settings (ITERATIONS,STEPSIZE,LR,DECAY) retrained on a
 	@$(PY) tools/stage4_sweep.py --run-dir $(RUNS)/$(DATASET)-$(PROFILE) \
 	  $(foreach c,$(STAGE4_CANDIDATES),--candidate $(c)) --out $(RUNS)/$(DATASET)-$(PROFILE)/stage4-sweep.md
 
-# BENCH_RUN=runs/<dataset>-<profile> benchmarks that trained model (default: a random-weight 68-point net)
+# ---- the data study: make data's choices at an equal stage-1 budget, on validation only
+# (mcl_caffe/train/data_study.py, tools/data_study.py --help; reports/data-study/)
+STUDY ?= runs/data-study
+.PHONY: data-study data-study-data
+data-study-data: setup  ## every data-study candidate's HDF5 -> runs/data-study/data/<candidate>/<dataset>/
+	@$(PY) tools/data_study.py --list-data | while read -r name ds args; do \
+	  if [ ! -f $(STUDY)/data/$$name/$$ds/meta.json ]; then \
+	    $(MAKE) --no-print-directory data DATASET=$$ds OUT=$(STUDY)/data/$$name ARGS="$$args" || exit 1; fi; \
+	done
+data-study: data-study-data  ## train each candidate's stage 1 (two lanes, resumable), report -> reports/data-study/
+	@$(PY) tools/data_study.py --study $(STUDY) $(STUDY_ARGS)
+	@MCL_STUDY_COMMAND="make data-study" $(PY) tools/data_study.py --study $(STUDY) $(STUDY_ARGS) \
+	  --report reports/data-study
+
+# BENCH_MODEL=300w68|aflw5 benchmarks a shipped model as committed (INT8: its mcl.int8.onnx, what mcl-align runs);
+# BENCH_RUN=runs/<dataset>-<profile> a trained run (INT8 re-quantised); default: a random-weight 68-point net
+BENCH_MODEL ?=
 BENCH_RUN ?=
 BENCH_ARGS ?=
 bench:  ## speed: Caffe vs onnxruntime FP32 vs INT8, 1 face / 1 thread -> runs/bench/bench.{md,json}; then bench-pipeline
-	@$(PY) tools/bench.py --out-dir $(RUNS)/bench $(if $(BENCH_RUN),--run-dir $(BENCH_RUN)) $(BENCH_ARGS)
+	@$(PY) tools/bench.py --out-dir $(RUNS)/bench $(if $(BENCH_MODEL),--model $(BENCH_MODEL)) \
+	  $(if $(BENCH_RUN),--run-dir $(BENCH_RUN)) $(BENCH_ARGS)
 	@$(MAKE) --no-print-directory bench-pipeline
 # the whole mcl-align pipeline on generated photos: decode, detection, landmarks, images/s (tools/bench_pipeline.py --help)
 BENCH_PIPELINE_ARGS ?=
@@ -152,7 +225,8 @@ detector-bench:  ## detectors' hit rate, misses, ms/image, NME on AFW/HELEN/LFPW
 detector-calibration:  ## refit every detector's box calibration on training faces -> mcl_caffe/infer/detector_calibration.json
 	@OMP_NUM_THREADS=1 $(PY) tools/fit_detector_calibration.py
 
-# training speed: stage-1 solver steps of the 5- and 68-point nets on $(OUT)/aflw and $(OUT)/300w (tools/bench_train.py --help)
+# training speed: stage-1 solver steps of the 5- and 68-point nets on $(OUT)/aflw and $(OUT)/300w (tools/bench_train.py --help);
+# BENCH_TRAIN_ARGS=--contention: s/iteration alone and beside a busy loop, OpenMP wait policy default vs passive, 1 and 2 threads
 BENCH_TRAIN_ARGS ?=
 .PHONY: bench-train
 bench-train:  ## Caffe training speed, images/s, GFLOP/s vs a SGEMM, per-layer times -> runs/bench-train/
@@ -166,9 +240,11 @@ report:  ## REPORT.md/.json + PNGs (Tables III/IV/VI/VII, CED) of a trained run 
 	  $(PY) tools/report.py --dataset $(DATASET) --profile $(PROFILE) --data $(OUT)/$(DATASET) --runs $(RUNS) \
 	  --train-command "make all DATASET=$(DATASET) PROFILE=$(PROFILE) OUT=$(OUT) RUNS=$(RUNS)" $(REPORT_ARGS)
 REPORT_SRC = $(RUNS)/$(DATASET)-$(PROFILE)/report
+# (it keeps the folder's CURVE.md, curve.png, curve.csv and checkpoints/, which make curve and make keep-checkpoints write)
 publish-report:  ## copy a run's REPORT.md and PNGs (no weights, no CSV/JSON) to reports/<dataset>-<profile>/ to commit
 	@test -f $(REPORT_SRC)/REPORT.md || { echo "publish-report: no $(REPORT_SRC)/REPORT.md; run make report DATASET=$(DATASET) PROFILE=$(PROFILE) first" >&2; exit 1; }
-	@rm -rf reports/$(DATASET)-$(PROFILE) && mkdir -p reports/$(DATASET)-$(PROFILE)
+	@mkdir -p reports/$(DATASET)-$(PROFILE) && find reports/$(DATASET)-$(PROFILE) -mindepth 1 -maxdepth 1 \
+	  ! -name CURVE.md ! -name curve.png ! -name curve.csv ! -name checkpoints -exec rm -rf {} +
 	@cp $(REPORT_SRC)/REPORT.md $(REPORT_SRC)/*.png reports/$(DATASET)-$(PROFILE)/
 	@echo "publish-report: reports/$(DATASET)-$(PROFILE)/: $$(ls reports/$(DATASET)-$(PROFILE) | tr '\n' ' ')"
 # Fig. 7 retrains stages 2-3 once per delta: a paper run is perturbed with the shorter cpu profile by default

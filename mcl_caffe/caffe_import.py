@@ -65,6 +65,31 @@ def choose_blas_coretype(environ=os.environ, cpuinfo: str = "/proc/cpuinfo") -> 
     return want
 
 
+#: OMP_WAIT_POLICY the stage runner sets for its processes unless told otherwise ("keep": the environment's,
+#: libgomp's default when unset). Passive: an idle OpenMP thread sleeps at once instead of spinning first.
+#: Measured on a 2-core machine (reports/bench-train/contention.md, `make bench-train
+#: BENCH_TRAIN_ARGS=--contention`): with 2 threads, passive cost 4 % alone and saved 36 % beside one busy
+#: process; with 1 thread the two are the same. Passive wins once other work shares the cores about a
+#: seventh of the time, which on a shared machine it does.
+DEFAULT_OMP_WAIT_POLICY = "passive"
+OMP_WAIT_POLICIES = ("passive", "active", "keep")
+
+
+def choose_omp_wait_policy(environ=os.environ, policy: str | None = None) -> str | None:
+    """Set OMP_WAIT_POLICY in `environ` from `policy`, else MCL_OMP_WAIT_POLICY, else DEFAULT_OMP_WAIT_POLICY;
+    return the value set, or None when the environment's is kept.
+
+    libgomp reads the variable once, when it loads with Caffe, so this counts only before Caffe is imported
+    (and for the child processes, which inherit it)."""
+    want = (policy or environ.get("MCL_OMP_WAIT_POLICY") or DEFAULT_OMP_WAIT_POLICY).strip().lower()
+    if want not in OMP_WAIT_POLICIES:
+        raise ValueError("OMP wait policy %r: choose one of %s" % (want, ", ".join(OMP_WAIT_POLICIES)))
+    if want == "keep":
+        return None
+    environ["OMP_WAIT_POLICY"] = want.upper()
+    return environ["OMP_WAIT_POLICY"]
+
+
 def load_caffe(threads: int | None = None):
     """Return the `caffe` module in CPU mode. `threads` sets OpenBLAS's thread count for this process."""
     os.environ.setdefault("GLOG_minloglevel", "2")

@@ -5,6 +5,8 @@
 not depend on them beyond float rounding.
 """
 import json
+import os
+import re
 import subprocess
 import sys
 
@@ -12,7 +14,8 @@ import numpy as np
 import pytest
 
 from conftest import ROOT
-from mcl_caffe.caffe_import import AVX512_FLAGS, _cpu_flags, choose_blas_coretype
+from mcl_caffe.caffe_import import (AVX512_FLAGS, DEFAULT_OMP_WAIT_POLICY, _cpu_flags, choose_blas_coretype,
+                                   choose_omp_wait_policy)
 
 AVX2_ONLY = "fpu sse sse2 ssse3 sse4_1 sse4_2 fma avx avx2"
 AVX512 = AVX2_ONLY + " " + " ".join(AVX512_FLAGS) + " avx512_bf16"
@@ -108,3 +111,44 @@ def test_caffe_runs_the_chosen_kernels_and_they_agree(tmp_path):
         scale = np.abs(haswell[k]).max()
         np.testing.assert_allclose(skylakex[k], haswell[k], rtol=1e-5, atol=1e-5 * scale, err_msg=k)
     assert not np.array_equal(skylakex["fc"], haswell["fc"])  # the kernels really differ
+
+
+def test_omp_wait_policy_choice():
+    env = {"OMP_WAIT_POLICY": "ACTIVE"}
+    assert choose_omp_wait_policy(env, "keep") is None and env == {"OMP_WAIT_POLICY": "ACTIVE"}
+    assert choose_omp_wait_policy(env, "passive") == "PASSIVE" and env["OMP_WAIT_POLICY"] == "PASSIVE"
+    env = {"MCL_OMP_WAIT_POLICY": "active"}
+    assert choose_omp_wait_policy(env) == "ACTIVE"
+    assert choose_omp_wait_policy(env, "passive") == "PASSIVE"  # the caller's choice wins over the variable
+    env = {}  # the default, chosen from reports/bench-train/contention.md: passive
+    assert DEFAULT_OMP_WAIT_POLICY == "passive"
+    assert choose_omp_wait_policy(env) == "PASSIVE" and env == {"OMP_WAIT_POLICY": "PASSIVE"}
+    with pytest.raises(ValueError, match="choose one of passive, active, keep"):
+        choose_omp_wait_policy({"MCL_OMP_WAIT_POLICY": "lazy"})
+
+
+def _runner_libgomp(tmp_path, *args, env=None):
+    """The wait policy and spin count libgomp says it runs with in a stage runner process (which loads Caffe,
+    then stops at once: its data folder is empty)."""
+    full = dict(os.environ, OMP_DISPLAY_ENV="verbose", **(env or {}))
+    full.pop("OMP_WAIT_POLICY", None)
+    res = subprocess.run([sys.executable, "-m", "mcl_caffe.train.runner", "stage3", "--dataset", "aflw",
+                          "--profile", "smoke", "--data", str(tmp_path), "--runs", str(tmp_path / "runs"),
+                          *args], cwd=ROOT, capture_output=True, text=True, env=full, timeout=300)
+    assert res.returncode == 2 and "no train list" in res.stderr, res.stderr[-2000:]
+    return (re.search(r"OMP_WAIT_POLICY = '(\w+)'", res.stderr).group(1),
+            int(re.search(r"GOMP_SPINCOUNT = '(\d+)'", res.stderr).group(1)))
+
+
+def test_runner_sets_the_wait_policy_before_caffe_loads(tmp_path):
+    """libgomp reads OMP_WAIT_POLICY when Caffe loads it: the runner's flag and MCL_OMP_WAIT_POLICY reach it
+    (passive: idle threads never spin; active: they spin longer than the default, which spins a while)."""
+    passive = _runner_libgomp(tmp_path, "--omp-wait-policy", "passive")
+    active = _runner_libgomp(tmp_path, env={"MCL_OMP_WAIT_POLICY": "active"})
+    keep = _runner_libgomp(tmp_path, "--omp-wait-policy", "keep")
+    assert passive == ("PASSIVE", 0)
+    assert active[0] == "ACTIVE" and active[1] > keep[1] > 0
+    bad = subprocess.run([sys.executable, "-m", "mcl_caffe.train.runner", "stage3", "--dataset", "aflw",
+                          "--data", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                         env=dict(os.environ, MCL_OMP_WAIT_POLICY="lazy"))
+    assert bad.returncode == 2 and "MCL_OMP_WAIT_POLICY" in bad.stderr

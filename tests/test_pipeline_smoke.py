@@ -40,8 +40,10 @@ def _caffe_net(deploy, weights):
 
 
 def test_stage1_resumed_from_its_snapshot(run):
-    assert re.search(r"stage1: resuming from \S+stage1_iter_50\.solverstate \(iteration 50 of 150\)",
-                     run["out"])
+    it = run["stage1_resumed_at"]  # the newest complete snapshot when the fixture killed stage 1
+    assert it % 50 == 0 and 50 <= it < 150, it
+    pattern = r"stage1: resuming from \S+stage1_iter_%d\.solverstate \(iteration %d of 150\)" % (it, it)
+    assert re.search(pattern, run["out"]), run["out"][-3000:]
     with (run["runs"] / "stage1" / "loss.csv").open() as f:
         iters = [int(r["iter"]) for r in csv.DictReader(f)]
     assert iters == list(range(1, 151))
@@ -86,6 +88,76 @@ def test_stage4_weights_follow_eq9_and_eq7(run):
         assert used.sum() == pytest.approx(SCHEME.n_points)  # Eq. 7
         assert used[rest].sum() == pytest.approx(u_q * len(rest))
         np.testing.assert_allclose(_loss_weights(d / "train.prototxt"), used, rtol=1e-6)
+
+
+def _h5_list(list_file: Path) -> dict:
+    """A Caffe HDF5 list read with h5py alone: the chunk files it names, concatenated."""
+    import h5py
+    parts = {"data": [], "label": [], "d": []}
+    for name in [ln.strip() for ln in list_file.read_text().splitlines() if ln.strip()]:
+        with h5py.File(name, "r") as f:
+            for k in parts:
+                parts[k].append(f[k][...])
+    return {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def _errors_on(run, stage: str, split: str):
+    """(per-landmark mean error, d) of a stage's final model on a split, computed here: one Caffe forward pass
+    of the whole list, then ||p_j - g_j|| / d averaged over the faces."""
+    s = _h5_list(run["data"] / ("%s.txt" % split))
+    net = _caffe_net(run["runs"] / stage / "deploy.prototxt", run["runs"] / stage / "final.caffemodel")
+    net.blobs["data"].reshape(*s["data"].shape)
+    net.blobs["data"].data[...] = s["data"]
+    pred = net.forward()["fc"].reshape(len(s["d"]), -1, 2).astype(np.float64)
+    gt = s["label"].reshape(pred.shape).astype(np.float64)
+    d = s["d"].astype(np.float64)
+    return (np.sqrt(((pred - gt) ** 2).sum(axis=2)) / d[:, None]).mean(axis=0), d
+
+
+def _rtol(eps, d):
+    """How far the runner's own validation may sit from this recomputation, relative. The runner ran the
+    same net in batches of 64 at its own thread count, so BLAS may sum in another order: at most 1e-4 px on
+    an output (tests/deploy/test_onnx_export.py derives that bound for batch-size changes). That moves eps_j
+    by at most 1e-4 / min(d), relative 1e-4 / (min(d) min(eps)); Eqs. 5 and 9 divide by a sum of such
+    errors: twice that."""
+    return 2 * 1e-4 / (d.min() * eps.min())
+
+
+def test_eq5_weights_come_from_bm_errors_on_the_validation_list(run):
+    """Leakage check: stage 2-3's weights equal Eq. 5 recomputed here from BM's errors on val.txt. A runner
+    that took BM's errors on the test list (test data leaking into training) fails here: tried by hand."""
+    eps_b, d = _errors_on(run, "stage1", "val")
+    rtol = _rtol(eps_b, d)
+    assert rtol < 1e-3, rtol  # tight enough to tell the validation list from the test list
+    recorded = read_json(run["runs"] / "stage1" / "val_errors.json")
+    n_val = len(_h5_list(run["data"] / "val.txt")["d"])  # read apart from _errors_on
+    assert recorded["n_faces"] == len(d) == n_val
+    np.testing.assert_allclose(recorded["per_landmark"], eps_b, rtol=rtol)
+    n = SCHEME.n_points
+    u = n * eps_b / eps_b.sum()  # Eq. 5
+    for stage in ("stage2", "stage3"):
+        np.testing.assert_allclose(read_json(run["runs"] / stage / "stage.json")["weights_u"], u, rtol=rtol)
+        np.testing.assert_allclose(_loss_weights(run["runs"] / stage / "train.prototxt"), u,
+                                   rtol=max(rtol, 1e-6))  # the prototxt prints 6 digits or more
+
+
+def test_eq9_weights_come_from_wm_errors_on_the_validation_list(run):
+    """Leakage check: each cluster's stage-4 weights equal Eqs. 8-9 recomputed here (alpha = 125) from WM's
+    errors on val.txt."""
+    eps_w, d = _errors_on(run, "stage3", "val")
+    rtol = _rtol(eps_w, d)
+    assert rtol < 1e-3, rtol
+    recorded = read_json(run["runs"] / "stage3" / "val_errors.json")
+    assert recorded["n_faces"] == len(d) == len(_h5_list(run["data"] / "val.txt")["d"])
+    n, alpha = SCHEME.n_points, 125.0
+    for i, (name, idx) in enumerate(SCHEME.clusters):
+        in_p = np.isin(np.arange(n), idx)
+        k = in_p.sum()
+        u_p, u_q = alpha * n / ((alpha - 1) * k + n), n / ((alpha - 1) * k + n)  # Eq. 8
+        u = np.where(in_p, u_p * k * eps_w / eps_w[in_p].sum(),  # Eq. 9
+                     u_q * (n - k) * eps_w / eps_w[~in_p].sum())
+        stage = read_json(run["runs"] / "stage4" / ("cluster%d-%s" % (i + 1, name)) / "stage.json")
+        np.testing.assert_allclose(stage["weights_u"], u, rtol=rtol, err_msg=name)
 
 
 def test_stage2_kept_the_first_six_convolutions_fixed(run):

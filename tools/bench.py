@@ -20,10 +20,13 @@ all backends alike, and every figure is the median over --rounds rounds.  Networ
 inputs are ready 50x50 crops of real faces (../shared/data), as in the paper, where face detection
 is excluded.
 
-Models: --run-dir runs/<dataset>-<profile> uses its assemble/ model (and its onnx/ export when
-present); without one, a random-weight 68-point model (BatchNorm statistics calibrated on real
-crops) is built, which has the paper's layer sizes and so its speed, but no accuracy.
-INT8: onnxruntime.quantization.quantize_static calibrated on training patches (the run's
+Models: --model 300w68|aflw5 times a shipped model as committed in models/<name>/ (its Caffe
+files, mcl.onnx and mcl.int8.onnx, the files mcl-align runs); --run-dir runs/<dataset>-<profile>
+uses its assemble/ model (and its onnx/ export when present); without either, a random-weight
+68-point model (BatchNorm statistics calibrated on real crops) is built, which has the paper's
+layer sizes and so its speed, but no accuracy.
+INT8: a shipped model's own mcl.int8.onnx; otherwise
+onnxruntime.quantization.quantize_static calibrated on training patches (the run's
 data/<...>/train.txt if given with --train-list, else crops of the shared training faces); the NME
 change against FP32 is measured on the real test set (--test-list HDF5 or the shared test split).
 --int8-variants also times per-tensor vs per-channel, QOperator vs QDQ, U8U8, reduce-range and the
@@ -39,6 +42,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="bench.py", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    p.add_argument("--model", help="a shipped model (300w68 or aflw5): its committed files, INT8 included")
     p.add_argument("--run-dir", type=Path, help="runs/<dataset>-<profile> with an assembled model")
     p.add_argument(
         "--prototxt", type=Path, help="any deploy net (with --caffemodel and --scheme) instead of --run-dir"

@@ -9,7 +9,7 @@ import shlex
 import sys
 from pathlib import Path
 
-from mcl_caffe.bench import bench_train
+from mcl_caffe.bench import bench_train, contention
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -28,6 +28,16 @@ def main(argv=None) -> int:
     p.add_argument("--threads", type=int, default=None, help="BLAS threads (default: all cores)")
     p.add_argument("--out-dir", type=Path, default=REPO / "runs" / "bench-train",
                    help="where bench-train.md and bench-train.json go")
+    p.add_argument("--contention", action="store_true",
+                   help="instead: s/iteration alone and beside a busy-loop process, under OpenMP's default "
+                        "and passive wait policy, at each of --contention-threads (the first of --points "
+                        "only; mcl_caffe/bench/contention.py) -> contention.md and contention.json")
+    p.add_argument("--side-by-side", action="store_true",
+                   help="instead: both nets (--points 5 68) at once with 1 thread each, against each "
+                        "alone with 1 and 2 threads: how to train two datasets on two cores -> "
+                        "side-by-side.md/.json")
+    p.add_argument("--contention-threads", type=int, nargs="+", default=[1, 2],
+                   help="thread counts of --contention (default: 1 2)")
     args = p.parse_args(argv)
 
     lists = {}
@@ -40,10 +50,15 @@ def main(argv=None) -> int:
                       file=sys.stderr)
             return 2
         lists[points] = f
+    command = " ".join(shlex.quote(a) for a in [sys.argv[0]] + list(argv if argv is not None
+                                                                    else sys.argv[1:]))
+    if args.contention:
+        return _contention(args, lists, command)
+    if args.side_by_side:
+        return _side_by_side(args, lists, command)
     result = bench_train.run(lists, warmup=args.warmup, iters=args.iters, passes=args.passes,
                              threads=args.threads)
-    result["command"] = " ".join(shlex.quote(a) for a in [sys.argv[0]] + list(argv if argv is not None
-                                                                               else sys.argv[1:]))
+    result["command"] = command
     md = bench_train.render(result, result["command"])
     args.out_dir.mkdir(parents=True, exist_ok=True)
     (args.out_dir / "bench-train.md").write_text(md)
@@ -51,6 +66,37 @@ def main(argv=None) -> int:
     print(md)
     print("bench_train: wrote %s and %s" % (args.out_dir / "bench-train.md",
                                             args.out_dir / "bench-train.json"),
+          file=sys.stderr)
+    return 0
+
+
+def _side_by_side(args, lists: dict, command: str) -> int:
+    if len(lists) < 2:
+        print("bench_train: --side-by-side needs two nets (--points 5 68)", file=sys.stderr)
+        return 2
+    result = contention.side_by_side(lists, warmup=args.warmup, iters=args.iters)
+    result["command"] = command
+    md = contention.render_side_by_side(result, command)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / "side-by-side.md").write_text(md)
+    (args.out_dir / "side-by-side.json").write_text(json.dumps(result, indent=1) + "\n")
+    print(md)
+    print("bench_train: wrote %s and %s" % (args.out_dir / "side-by-side.md",
+                                            args.out_dir / "side-by-side.json"), file=sys.stderr)
+    return 0
+
+
+def _contention(args, lists: dict, command: str) -> int:
+    points = args.points[0]
+    result = contention.run(points, lists[points], threads=args.contention_threads, warmup=args.warmup,
+                            iters=args.iters)
+    result["command"] = command
+    md = contention.render(result, command)
+    args.out_dir.mkdir(parents=True, exist_ok=True)
+    (args.out_dir / "contention.md").write_text(md)
+    (args.out_dir / "contention.json").write_text(json.dumps(result, indent=1) + "\n")
+    print(md)
+    print("bench_train: wrote %s and %s" % (args.out_dir / "contention.md", args.out_dir / "contention.json"),
           file=sys.stderr)
     return 0
 

@@ -8,7 +8,8 @@ import sys
 from pathlib import Path
 
 
-from mcl_caffe.data.augment import FLIP_MODES, AugmentConfig
+from mcl_caffe.data.augment import CROP_SOURCES, FLIP_MODES, AugmentConfig
+from mcl_caffe.data.val_views import DEFAULT_ROLLS
 from mcl_caffe.core.crop import CROP_SCALE
 from mcl_caffe.core.landmarks import DATASETS
 from mcl_caffe.data.prepare import (
@@ -49,8 +50,17 @@ Augmentation of training faces, in the paper's order (Section IV-A-2): rotations
 of the rotated points -> uniform scaling and translation of the box -> crop -> horizontal flip
 -> JPEG.  Defaults give %(spf)d samples per face.
 
-Output in OUT/DATASET/: train.txt, val.txt, test.txt (absolute paths of the chunk files),
-h5/<split>_###.h5 (datasets data, label, d, plus index, affine, flipped, crop, occlusion),
+With --train-crop box, training faces that have a given box (--train-boxes) are cropped from it by the same
+rule as the validation and test faces (the fitted calibration), rotated about that crop's centre; the
+training samples then carry the detector's own error, as the test crops do.
+
+Validation views (the validation faces under the test protocol's conditions; the test sets choose nothing):
+val_roll<A>.txt for each --val-rolls angle A (each face rolled by +A and -A, cropped from the tight box of the
+rolled points), val_detector.txt (300-W: the official bb_detector boxes through the calibration), val_gt.txt
+(when validation crops come from given boxes: the same faces from their points' tight box).
+
+Output in OUT/DATASET/: train.txt, val.txt, test.txt (absolute paths of the chunk files), val_*.txt,
+test_*.txt, h5/<split>_###.h5 (datasets data, label, d, plus index, affine, flipped, crop, occlusion),
 meta.json (options, counts, versions, source images per split).
 
 Bad input (missing/unreadable image, wrong point count, non-numeric value, points more than
@@ -173,10 +183,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="JPEG quality range, inclusive (default %(default)s)",
     )
     a.add_argument(
+        "--train-crop",
+        choices=CROP_SOURCES,
+        default=D.crop_from,
+        help="crop training faces from their landmarks' tight box, or from their given (--train-boxes) box "
+        "with the validation/test rule (default %(default)s)",
+    )
+    a.add_argument(
         "--no-augment",
         action="store_true",
         help="training faces give only their nominal crop (same as --rotations 1 --jitters 1 "
         "--flip none --jpeg-prob 0)",
+    )
+    g.add_argument(
+        "--val-rolls",
+        type=float,
+        nargs="*",
+        default=list(DEFAULT_ROLLS),
+        metavar="DEG",
+        help="rolled validation views, one list per angle (default %(default)s; none: no rolled views)",
     )
     r = p.add_argument_group("run")
     r.add_argument("--workers", type=int, default=2, help="worker processes (default 2)")
@@ -190,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 def options_from_args(args) -> PrepareOptions:
     if args.no_augment:
-        aug = AugmentConfig(rotations=1, jitters=1, flip="none", jpeg_prob=0.0)
+        aug = AugmentConfig(rotations=1, jitters=1, flip="none", jpeg_prob=0.0, crop_from=args.train_crop)
     else:
         aug = AugmentConfig(
             rotations=args.rotations,
@@ -203,6 +228,7 @@ def options_from_args(args) -> PrepareOptions:
             jpeg_prob=args.jpeg_prob,
             jpeg_min=args.jpeg_quality[0],
             jpeg_max=args.jpeg_quality[1],
+            crop_from=args.train_crop,
         )
     split_list = lambda s: None if s is None else [x.strip() for x in s.split(",") if x.strip()]  # noqa: E731
     return PrepareOptions(
@@ -222,6 +248,7 @@ def options_from_args(args) -> PrepareOptions:
         subsets=split_list(args.subsets),
         test_subsets=split_list(args.test_subsets),
         progress=not args.no_progress,
+        val_rolls=tuple(args.val_rolls),
     )
 
 

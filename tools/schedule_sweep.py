@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 from mcl_caffe.train import schedule_sweep as S
+from mcl_caffe.train.segments import run_lanes
 
 
 def main(argv=None) -> int:
@@ -63,7 +64,7 @@ def main(argv=None) -> int:
     S.check_candidates(a.horizon, a.segment)
     extra = ["--out", str(a.out), "--data", str(a.data), "--wide-data", str(a.wide_data),
              "--horizon", str(a.horizon), "--segment", str(a.segment), "--threads", str(a.threads)]
-    return S.run_lanes(Path(__file__).resolve(), S.LANES, extra, a.out / "logs")
+    return run_lanes(Path(__file__).resolve(), S.LANES, extra, a.out / "logs")
 
 
 if __name__ == "__main__":

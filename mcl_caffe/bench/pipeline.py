@@ -102,9 +102,8 @@ def summarise(label: str, spec: dict, rounds: list[dict]) -> dict:
 
 
 def render(result: dict) -> str:
-    from mcl_caffe.bench.speed_report import machine_was_busy
+    from mcl_caffe.bench.speed_report import machine_line
 
-    busy = machine_was_busy(result["load_start"], result["load_end"])
     lines = [
         "# mcl-align on photos: decode, detection, landmarks",
         "",
@@ -118,16 +117,8 @@ def render(result: dict) -> str:
             result["detector"],
             result["max_side"],
         ),
-        "Machine: %s, %s cores; load average %s at start, %s at end%s."
-        % (
-            result["machine"]["cpu"],
-            result["machine"]["cores"],
-            result["load_start"],
-            result["load_end"],
-            " (**measured under load**: other jobs were running, the absolute figures are noisy)"
-            if busy
-            else "",
-        ),
+        machine_line(result,
+                     "**measured under load**: other jobs were running, the absolute figures are noisy"),
         "Each figure: median over %d rounds of the whole photo set, the configurations taking turns; "
         "images/s of a stage = photos / that stage's time." % result["rounds"],
         "",

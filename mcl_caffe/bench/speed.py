@@ -63,10 +63,27 @@ def _median(v):
 
 
 def prepare_models(args, log) -> dict:
-    """-> dict(prototxt, caffemodel, onnx, scheme, weights='trained'|'random', dataset)."""
+    """-> dict(prototxt, caffemodel, onnx, scheme, weights='trained'|'random', dataset), and int8 (the file
+    to time as INT8) for a shipped model: its own mcl.int8.onnx, as mcl-align --int8 runs it."""
     from mcl_caffe.deploy import onnx_export as E
 
     out = Path(args.out_dir)
+    if getattr(args, "model", None) is not None:
+        from mcl_caffe.infer import shipped
+
+        if args.model not in shipped.SHIPPED:
+            raise SystemExit("bench: --model %s is not a shipped model (%s)" % (args.model,
+                                                                                ", ".join(shipped.SHIPPED)))
+        d = shipped.model_dir(args.model)
+        files = {k: d / f for k, f in (("prototxt", "deploy.prototxt"), ("caffemodel", "am.caffemodel"),
+                                       ("onnx", shipped.FP32_FILE), ("int8", shipped.INT8_FILE))}
+        for f in files.values():
+            if not f.is_file():
+                raise SystemExit("bench: the shipped model %s lacks %s" % (args.model, f))
+        scheme = shipped.model_card(args.model)["scheme"]
+        return dict({k: str(f) for k, f in files.items()}, scheme=scheme,
+                    weights="shipped %s (%s, as committed)" % (args.model, d),
+                    dataset={"aflw5": "aflw", "300w68": "300w"}[scheme])
     if args.prototxt is not None:
         if args.caffemodel is None or args.scheme is None:
             raise SystemExit("bench: --prototxt needs --caffemodel and --scheme")
@@ -202,7 +219,10 @@ def run(args) -> int:
     inputs = out / "inputs.npy"
     np.save(inputs, test.inputs()[:64])
 
-    calib_x, calib_desc = calibration_patches(args.calib, args.train_list, models["dataset"])
+    shipped_int8 = models.get("int8")
+    calib_x, calib_desc = None, "the shipped file's own calibration (see its MODEL.md)"
+    if not shipped_int8 or args.int8_variants:
+        calib_x, calib_desc = calibration_patches(args.calib, args.train_list, models["dataset"])
     variants = [("INT8", QuantOptions())]
     if args.int8_variants:
         variants += [
@@ -215,6 +235,12 @@ def run(args) -> int:
         ]
     q_paths, q_stats = {}, {}
     for label, opts in variants:
+        if label == "INT8" and shipped_int8:  # bench what ships: mcl.int8.onnx as committed, not re-quantised
+            log("INT8: the shipped %s" % shipped_int8)
+            q_paths[label] = Path(shipped_int8)
+            q_stats[label] = dict(compare(models["onnx"], shipped_int8, test),
+                                  options="the shipped %s" % Path(shipped_int8).name)
+            continue
         path = out / ("mcl.int8.onnx" if label == "INT8" else "mcl.%s.onnx" % label.lower().replace(" ", "_"))
         log("quantising (%s) -> %s" % (opts.label(), path))
         quantize_model(models["onnx"], path, calib_x, opts, calib_desc)

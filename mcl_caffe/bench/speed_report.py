@@ -11,6 +11,15 @@ def machine_was_busy(load_start, load_end) -> bool:
     return load_start[0] > 0.5 or load_end[0] > 1.5
 
 
+def machine_line(result: dict, busy_note: str) -> str:
+    """The report line naming the machine and its load averages, with `busy_note` appended when the load
+    says other jobs were running (machine_was_busy)."""
+    busy = machine_was_busy(result["load_start"], result["load_end"])
+    return "Machine: %s, %s cores; load average %s at start, %s at end%s." % (
+        result["machine"]["cpu"], result["machine"]["cores"], result["load_start"], result["load_end"],
+        " (%s)" % busy_note if busy else "")
+
+
 def fmt_ms(v):
     return "%.2f" % v if v == v else "n/a"
 
@@ -25,18 +34,7 @@ def render(result: dict) -> str:
         "",
         "Model: %s, %s points, weights: %s. Inputs: real 50x50 face crops; network time only."
         % (result["models"]["scheme"], result["n_points"], result["models"]["weights"]),
-        "Machine: %s, %s cores; load average %s at start, %s at end%s."
-        % (
-            result["machine"]["cpu"],
-            result["machine"]["cores"],
-            result["load_start"],
-            result["load_end"],
-            (
-                " (busy: other jobs were running, absolute figures are noisy)"
-                if machine_was_busy(result["load_start"], result["load_end"])
-                else ""
-            ),
-        ),
+        machine_line(result, "busy: other jobs were running, absolute figures are noisy"),
         "Each figure: median over %d interleaved rounds of %d single-face calls (%d calls of batch %d for "
         "throughput)." % (result["rounds"], result["iters"], result["batch_iters"], result["batch"]),
         "",

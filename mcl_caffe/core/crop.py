@@ -18,16 +18,18 @@ Conventions
 CROP_SCALE (chosen by drawing crops of the shared MTFL and 300-W data at several scales and
 looking at them; the numbers are in units of the tight landmark box's larger side)
 * ``aflw5 = 2.6``: the 5-point box spans only eyes to mouth corners.  On the 300-W faces the
-  68-point box is a median 2.04x the box of the 5 equivalent points (eye centres, nose tip,
+  68-point box is a median 2.01x the box of the 5 equivalent points (eye centres, nose tip,
   mouth corners), so 2.6 = 1.3 x 2.0 gives the 68-point crop; looking at MTFL (LFW and web)
   and AFLW test faces, 2.6 keeps the chin and both cheeks inside with a small margin, while
   2.2-2.4 cut the chin of long faces.
 * ``cofw29 = 1.35``: the 29-point box spans eyebrow ends to chin tip.  No COFW data here:
-  on the 300-W faces the 68-point box is a median 1.04x the box of the 29-point-like subset
-  (brows, eyes, nose, mouth, chin point 9), hence 1.3 x 1.04 = 1.35.
+  on the 300-W faces the 68-point box is a median 1.03x the box of the 29-point-like subset
+  (brows, eyes, nose, mouth, chin point 9), hence 1.3 x 1.03 = 1.34, rounded up to 1.35.
 * ``300w68 = 1.3``: the 68-point box already covers jaw, chin and eyebrows; 1.3x adds ~12% of
   the face on every side (part of the forehead), which leaves room for the scale/shift
-  augmentation to keep every point inside the patch.
+  augmentation to keep every point inside the patch: the smallest one-decimal scale that does at
+  scale 0.9 and shift 0.05 is 1 / (2 x 0.9 x (0.5 - 0.05)) = 1.23 -> 1.3.
+tests/core/test_crop.py re-derives all three from the data and the augmentation settings.
 
 Faces with a dataset/box-file box (COFW, or --box-file) are cropped with ``crop_for_given_box``:
 the same square rule with a ``BoxCalibration`` (scale and centre offset relative to the given
@@ -139,13 +141,18 @@ def fit_box_calibration(given_boxes, landmark_boxes, scheme, min_faces: int = 10
     )
 
 
-def crop_for_given_box(box, calibration: BoxCalibration, size: int = PATCH_SIZE) -> np.ndarray:
+def given_box_square(box, calibration: BoxCalibration) -> tuple[np.ndarray, float]:
+    """(centre, side) of the square crop of a given box under `calibration`."""
     w, h = box_size(box)
     m = max(w, h)
     if not m > 0:
         raise ValueError("zero-area face box %s" % (list(np.round(box, 3)),))
-    c = box_center(box) + np.array([calibration.dx, calibration.dy]) * m
-    return square_crop(c, calibration.scale * m, size)
+    return box_center(box) + np.array([calibration.dx, calibration.dy]) * m, calibration.scale * m
+
+
+def crop_for_given_box(box, calibration: BoxCalibration, size: int = PATCH_SIZE) -> np.ndarray:
+    c, side = given_box_square(box, calibration)
+    return square_crop(c, side, size)
 
 
 def crop_matrix(crop, size: int = PATCH_SIZE) -> np.ndarray:

@@ -18,6 +18,11 @@ Samples per face = rotations x jitters x (2 if flip == 'both' else 1).  All rand
 face come from ``face_rng(seed, face_index)`` and are drawn in a fixed order whatever the options'
 effect, so the output does not depend on the number of worker processes.
 
+With ``crop_from = "box"`` a face that has a given (detector) box is cropped from that box instead, with the
+same rule as at validation and test time (``crop_for_given_box`` with the fitted calibration): step 1 rotates
+about the centre of that crop and keeps the crop's box, steps 2-5 are unchanged.  The training samples then
+carry the detector's own per-face error, as the test crops do.
+
 Defaults (the paper gives no numbers): 5 rotations within +-15 deg, 2 boxes per rotation with
 scale in [0.9, 1.1] and shift up to 0.05 of the crop side (2.5 patch pixels), flip 'both', JPEG
 with probability 0.5 at quality 30-90: 20 samples per face (180,000 for the 9,000 MTFL Omega_t
@@ -34,6 +39,7 @@ import numpy as np
 from mcl_caffe.core import crop as C
 
 FLIP_MODES = ("both", "random", "none")
+CROP_SOURCES = ("landmarks", "box")
 
 
 @dataclass(frozen=True)
@@ -48,6 +54,7 @@ class AugmentConfig:
     jpeg_prob: float = 0.5
     jpeg_min: int = 30
     jpeg_max: int = 90
+    crop_from: str = "landmarks"  # "box": faces with a given box are cropped from it (module docstring)
 
     def __post_init__(self):
         if self.rotations < 1 or self.jitters < 1:
@@ -62,6 +69,8 @@ class AugmentConfig:
             raise ValueError("need 1 <= jpeg_min <= jpeg_max <= 100")
         if self.max_angle < 0 or self.max_shift < 0:
             raise ValueError("max_angle and max_shift must be >= 0")
+        if self.crop_from not in CROP_SOURCES:
+            raise ValueError("crop_from must be one of %s" % (CROP_SOURCES,))
 
     @property
     def samples_per_face(self) -> int:
@@ -157,29 +166,60 @@ def draw_face_randomness(rng: np.random.Generator, cfg: AugmentConfig) -> dict:
     }
 
 
+def rolled_box(points: np.ndarray, angle: float, box=None, calibration: C.BoxCalibration | None = None):
+    """(R, centre, side) of one rotation: R rotates the image by `angle` degrees about the crop centre.
+
+    Without a box, the centre is the landmarks' tight box centre and the side is the crop rule's side of the
+    tight box of the *rotated* points.  With a given box, the crop of that box (crop_for_given_box) is
+    rotated with the face: same centre, same side."""
+    if box is None:
+        center = C.box_center(C.face_box_from_landmarks(points))
+        Rm = C.rotation_about(center, angle)
+        rbox = C.face_box_from_landmarks(C.apply_affine(Rm, points))
+        return Rm, C.box_center(rbox), max(C.box_size(rbox))
+    center, side = C.given_box_square(box, calibration)
+    return C.rotation_about(center, angle), center, side
+
+
+def rolled_samples(gray: np.ndarray, points: np.ndarray, scheme, angles) -> Samples:
+    """The face rolled by each of `angles` (degrees) and cropped from the tight box of its rolled points, as a
+    rotation-augmented training sample without jitter, flip or JPEG: a validation view of roll."""
+    pts = np.asarray(points, dtype=np.float64)
+    out = []
+    for angle in angles:
+        Rm, center, m = rolled_box(pts, float(angle))
+        A = C.compose(C.crop_matrix(C.square_crop(center, C.CROP_SCALE[scheme.name] * m)), Rm)
+        out.append((C.warp_to_patch(gray, A), C.apply_affine(A, pts), A, False, float(angle), 0))
+    return _stack(out)
+
+
 def augment_face(
-    gray: np.ndarray, points: np.ndarray, scheme, cfg: AugmentConfig, rng: np.random.Generator
+    gray: np.ndarray, points: np.ndarray, scheme, cfg: AugmentConfig, rng: np.random.Generator,
+    box=None, calibration: C.BoxCalibration | None = None,
 ) -> Samples:
-    """All augmented training samples of one face (see the module docstring)."""
+    """All augmented training samples of one face (see the module docstring). `box` and `calibration` are
+    used when cfg.crop_from == "box" (then a face without a box is an error)."""
     pts = np.asarray(points, dtype=np.float64)
     rnd = draw_face_randomness(rng, cfg)
-    center = C.box_center(C.face_box_from_landmarks(pts))
-    scale_k = C.CROP_SCALE[scheme.name]
+    from_box = cfg.crop_from == "box"
+    if from_box and box is None:
+        raise ValueError("crop_from='box' needs the face's box")
+    scale_k = 1.0 if from_box else C.CROP_SCALE[scheme.name]
     F = flip_matrix()
     out = []
     for r in range(cfg.rotations):
         angle = 0.0 if r == 0 else float(rnd["angle"][r])
-        Rm = C.rotation_about(center, angle)
-        rpts = C.apply_affine(Rm, pts)
-        box = C.face_box_from_landmarks(rpts)
-        bw, bh = C.box_size(box)
+        if from_box:
+            Rm, center, m = rolled_box(pts, angle, box, calibration or C.default_calibration(scheme))
+        else:
+            Rm, center, m = rolled_box(pts, angle)
         for j in range(cfg.jitters):
             if j == 0:
                 s, t = 1.0, np.zeros(2)
             else:
                 s, t = float(rnd["scale"][r, j]), rnd["shift"][r, j]
-            side = scale_k * max(bw, bh) * s
-            crop = C.square_crop(C.box_center(box) + t * side, side)
+            side = scale_k * m * s
+            crop = C.square_crop(center + t * side, side)
             A = C.compose(C.crop_matrix(crop), Rm)
             patch = C.warp_to_patch(gray, A)
             ppts = C.apply_affine(A, pts)

@@ -13,6 +13,7 @@ set).
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,8 +24,10 @@ from mcl_caffe.data.augment import nominal_sample
 from mcl_caffe.core.landmarks import get_scheme
 
 
-#: the checkout's ../shared/data (the repository sits next to shared/)
-SHARED_DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+#: the checkout's ../shared/data (the repository sits next to shared/), or $MCL_SHARED_DATA when set (make
+#: mutation runs the tests on a copy of the package in mutants/, which does not sit next to shared/)
+SHARED_DATA = Path(os.environ.get("MCL_SHARED_DATA")
+                   or Path(__file__).resolve().parents[3] / "shared" / "data")
 SPLIT_DEFAULTS = dict(val_fraction=0.1, test_fraction=0.15, seed=0)  # mcl_caffe.data.prepare's defaults
 
 

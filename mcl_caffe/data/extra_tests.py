@@ -30,13 +30,14 @@ class ExtraTest:
     label: str  # the report's name for the row
     faces: list
     calibration: C.BoxCalibration | None = None  # for faces with given boxes
+    angles: tuple = ()  # rolled views (mcl_caffe.data.val_views): one sample per angle, else the nominal crop
 
 
-def _subset_of(face) -> str:
+def subset_of(face) -> str:
     return str(Path(face.source).parent)
 
 
-def _detector_boxes(root: Path, subsets) -> dict | None:
+def detector_boxes(root: Path, subsets) -> dict | None:
     """{(subset, image name): bb_detector box} of the subsets' official box files; None if one is missing."""
     out = {}
     for sub in subsets:
@@ -66,20 +67,20 @@ def extra_tests(dataset: str, data_root, splits: dict, subsets: dict, scheme, li
     root = Path(data_root)
     train_sub, test_sub = subsets.get("train") or [], subsets.get("test") or []
     if test_sub:
-        boxes = _detector_boxes(root, list(train_sub) + list(test_sub))
+        boxes = detector_boxes(root, list(train_sub) + list(test_sub))
         if boxes is None:
             notes.append("no detector-box row: a box file of %s is missing under %s" % (
                 ", ".join(list(train_sub) + list(test_sub)), root / "Bounding Boxes"))
         else:
-            train = [f for f in splits["train"] if (_subset_of(f), Path(f.image_path).name) in boxes]
+            train = [f for f in splits["train"] if (subset_of(f), Path(f.image_path).name) in boxes]
             calibration = C.fit_box_calibration(
-                [boxes[(_subset_of(f), Path(f.image_path).name)] for f in train],
+                [boxes[(subset_of(f), Path(f.image_path).name)] for f in train],
                 [C.face_box_from_landmarks(f.points) for f in train],
                 scheme,
             )
             faces = []
             for f in test:
-                key = (_subset_of(f), Path(f.image_path).name)
+                key = (subset_of(f), Path(f.image_path).name)
                 if key not in boxes:
                     raise ValueError("%s: %s lists no box for it" % (f.source, box_file_for(root, key[0])))
                 faces.append(dataclasses.replace(f, box=boxes[key].copy()))

@@ -24,7 +24,7 @@ import numpy as np
 
 from mcl_caffe import __version__
 from mcl_caffe.core import crop as C
-from mcl_caffe.data.augment import AugmentConfig, augment_face, face_rng, nominal_sample
+from mcl_caffe.data.augment import AugmentConfig, augment_face, face_rng, nominal_sample, rolled_samples
 from mcl_caffe.data.datasets import (
     W300_TEST_SUBSETS,
     W300_TRAIN_SUBSETS,
@@ -40,6 +40,7 @@ from mcl_caffe.data.face_checks import FATAL_REASONS, _face_gray, check_box_on_i
 from mcl_caffe.data.h5_writer import DEFAULT_CHUNK, remove_chunks, write_split
 from mcl_caffe.core.landmarks import DATASETS, get_scheme
 from mcl_caffe.data.splits import split_faces
+from mcl_caffe.data.val_views import DEFAULT_ROLLS, val_views
 
 SPLITS = ("train", "val", "test")
 #: a point more than this fraction of the image's larger side outside the image is a labelling error
@@ -68,6 +69,7 @@ class PrepareOptions:
     subsets: list | None = None
     test_subsets: list | None = None
     progress: bool = True
+    val_rolls: tuple = DEFAULT_ROLLS  # the rolled validation views (mcl_caffe.data.val_views)
 
 
 # ----------------------------------------------------------------------------- loading
@@ -125,11 +127,12 @@ def load_sources(opts: PrepareOptions):
 _W: dict = {}
 
 
-def _init_worker(faces_by_split, scheme, augment, seed, calibration):
+def _init_worker(faces_by_split, scheme, augment, seed, calibration, angles=None):
     import cv2
 
     cv2.setNumThreads(1)  # one process per core; no nested OpenCV threads
-    _W.update(faces=faces_by_split, scheme=scheme, augment=augment, seed=seed, calibration=calibration)
+    _W.update(faces=faces_by_split, scheme=scheme, augment=augment, seed=seed, calibration=calibration,
+              angles=angles or {})
 
 
 def process_face(split: str, i: int):
@@ -142,7 +145,11 @@ def process_face(split: str, i: int):
         if face.box is not None:
             check_box_on_image(face, gray.shape)
         if split == "train":
-            s = augment_face(gray, face.points, scheme, _W["augment"], face_rng(_W["seed"], face.order))
+            s = augment_face(gray, face.points, scheme, _W["augment"], face_rng(_W["seed"], face.order),
+                             face.box, (_W["calibration"] or {}).get(split))
+            crop = None
+        elif _W["angles"].get(split):
+            s = rolled_samples(gray, face.points, scheme, _W["angles"][split])
             crop = None
         else:
             s, crop = nominal_sample(gray, face.points, scheme, face.box,
@@ -256,18 +263,28 @@ def prepare(opts: PrepareOptions, log=print) -> dict:
     extras, extra_notes = extra_tests(
         opts.dataset, opts.data_root, splits, desc.get("subsets") or {}, scheme, opts.limit
     )
-    for note in extra_notes:
+    # validation views (mcl_caffe.data.val_views): the validation faces under the test protocol's conditions
+    views, view_notes = val_views(opts.dataset, opts.data_root, splits, desc.get("subsets") or {}, scheme,
+                                  opts.val_rolls)
+    for note in extra_notes + view_notes:
         log("make_data: note: %s" % note)
-    for e in extras:
+    if opts.augment.crop_from == "box" and any(f.box is None for f in splits["train"]):
+        raise ValueError("--train-crop box: %d training faces have no given box (give --train-boxes)"
+                         % sum(f.box is None for f in splits["train"]))
+    angles = {}
+    for e in extras + views:
         faces_by_split[e.split] = e.faces
         calibrations[e.split] = e.calibration or calibration
-    splits_out = SPLITS + tuple(e.split for e in extras)
-    for old in sorted(out_dir.glob("test_*.txt")) if out_dir.is_dir() else []:
+        if e.angles:
+            angles[e.split] = e.angles
+    splits_out = SPLITS + tuple(e.split for e in extras + views)
+    stale = list(out_dir.glob("test_*.txt")) + list(out_dir.glob("val_*.txt")) if out_dir.is_dir() else []
+    for old in sorted(stale):
         if old.stem not in splits_out:  # an earlier run's extra list would no longer match this data
             remove_chunks(out_dir / "h5", old.stem)
             old.unlink()
     tasks = [(s, i) for s in splits_out for i in range(len(faces_by_split[s]))]
-    init = (faces_by_split, scheme, opts.augment, opts.seed, calibrations)
+    init = (faces_by_split, scheme, opts.augment, opts.seed, calibrations, angles)
     results = {s: [None] * len(faces_by_split[s]) for s in splits_out}
     bar = None
     if opts.progress:
@@ -363,6 +380,17 @@ def prepare(opts: PrepareOptions, log=print) -> dict:
             for e in extras
         },
         "extra_test_notes": extra_notes,
+        "val_views": {
+            e.split: {
+                "label": e.label,
+                "faces": written[e.split]["faces"],
+                "samples": written[e.split]["samples"],
+                "angles": list(e.angles),
+                "calibration": e.calibration.as_dict() if e.calibration else None,
+            }
+            for e in views
+        },
+        "val_view_notes": view_notes,
         "data_root": str(Path(opts.data_root).resolve()),
         "options": {
             "seed": opts.seed,

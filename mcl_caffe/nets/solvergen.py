@@ -19,12 +19,20 @@ cached features) without weight decay: on frozen features the decay only shrinks
 over 4,000 steps, 0.83x over 60,000), and no decay was the one setting that brought AM below WM on the
 validation sets of both AFLW and 300-W (tools/stage4_sweep.py, reports/schedule-sweep/STAGE4.md).
 
+`long` is the paper's pre-training cut after its third decay (iteration 90,000): lr 0.02, x0.3 at 30,000 and
+60,000 (and at 90,000, where it stops), batch 64, momentum 0.9, weight decay 0.0005, so its stage-1 state at
+any iteration is the `paper` profile's, and a `paper` run continues from it (`runner --continue-from`,
+mcl_caffe/train/continuation.py). Its fine-tuning stages 2-3 and stage 4 are `cpu`'s. It snapshots every 500
+iterations (a kill loses at most 500) and keeps the snapshots at every multiple of 10,000 for the
+learning curve (`make curve`); `paper` keeps those too.
+
 `quick` is the paper's shape divided by QUICK_DIVISOR, for experiments that retrain stages 2-3 once per
 setting (the weight-perturbation sweep of Fig. 7, started from a `cpu` run's BM: `make perturb
 PROFILE=cpu PERTURB_PROFILE=quick`). `smoke` is a few dozen iterations per stage, for CI.
 """
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 from mcl_caffe.caffe_import import LazyModule
@@ -59,6 +67,8 @@ class Profile:
     stage4_iter: int | None = None
     stage4_stepsize: int | None = None
     stage4_weight_decay: float | None = None
+    # The runner keeps only the newest snapshots, except stage 1's at multiples of this (0: none kept)
+    keep_every: int = 0
 
     def stage4_settings(self) -> tuple[int, int, float]:
         """Stage 4's (iterations, stepsize, weight decay): its overrides where set, else fine-tuning's."""
@@ -72,8 +82,31 @@ def _scaled(name: str, divisor: int, snapshot: int) -> Profile:
                    stepsize=30000 // divisor, snapshot=snapshot)
 
 
+def truncated_pretraining(name: str, paper: Profile, finetune: Profile, decays: int, snapshot: int,
+                          keep_every: int = 0) -> Profile:
+    """`paper`'s pre-training up to its `decays`-th decay (lr x gamma at stepsize, 2 stepsize, ...; the last
+    one at the iteration it stops), so its state at every iteration is `paper`'s; fine-tuning and stage 4 are
+    `finetune`'s."""
+    if paper.pretrain_steps:
+        raise ValueError("%s: truncating needs a step-policy pre-training, not multistep %s"
+                         % (paper.name, paper.pretrain_steps))
+    steps = tuple(k * paper.stepsize for k in range(1, decays + 1))
+    if steps[-1] > paper.pretrain_iter:
+        raise ValueError("%s pre-trains %d iterations, fewer than %d decays every %d"
+                         % (paper.name, paper.pretrain_iter, decays, paper.stepsize))
+    return Profile(name, pretrain_iter=steps[-1], finetune_iter=finetune.finetune_iter,
+                   stepsize=finetune.stepsize, snapshot=snapshot, batch_size=paper.batch_size,
+                   momentum=paper.momentum, weight_decay=paper.weight_decay, gamma=paper.gamma,
+                   pretrain_steps=steps, stage4_iter=finetune.stage4_iter,
+                   stage4_stepsize=finetune.stage4_stepsize, stage4_weight_decay=finetune.stage4_weight_decay,
+                   keep_every=keep_every)
+
+
+LONG_DECAYS = 3
+CURVE_EVERY = 10000
+
 PROFILES = {
-    "paper": _scaled("paper", 1, snapshot=5000),
+    "paper": dataclasses.replace(_scaled("paper", 1, snapshot=5000), keep_every=CURVE_EVERY),
     "cpu": Profile("cpu", pretrain_iter=CPU_PRETRAIN, finetune_iter=CPU_PRETRAIN // 3,
                    stepsize=CPU_PRETRAIN // 6, snapshot=250,
                    pretrain_steps=(CPU_PRETRAIN // 2, CPU_PRETRAIN * 3 // 4),
@@ -81,6 +114,8 @@ PROFILES = {
     "quick": _scaled("quick", QUICK_DIVISOR, snapshot=100),
     "smoke": Profile("smoke", pretrain_iter=150, finetune_iter=40, stepsize=75, snapshot=50),
 }
+PROFILES["long"] = truncated_pretraining("long", PROFILES["paper"], PROFILES["cpu"], LONG_DECAYS,
+                                         snapshot=500, keep_every=CURVE_EVERY)
 
 
 def get_profile(name: str) -> Profile:

@@ -53,8 +53,10 @@ def stage_texts(stage: str, scheme: Scheme, profile: solvergen.Profile, weights:
     texts["solver"] = solvergen.solver_text(
         sp, "MCL %s solver, profile '%s' (batch %d is set in the train net's data layer).\n%s\n"
         "snapshot is 0 because the stage runner snapshots every %d iterations itself, and only after a "
-        "finite loss."
-        % (stage, profile.name, profile.batch_size, STAGE_TITLES[stage], profile.snapshot))
+        "finite loss.%s"
+        % (stage, profile.name, profile.batch_size, STAGE_TITLES[stage], profile.snapshot,
+           "\nIt keeps the snapshots at multiples of %d iterations (the learning curve), and the newest two."
+           % profile.keep_every if profile.keep_every and pretrain else ""))
     return texts
 
 

@@ -125,6 +125,11 @@ def main_section(ctx: dict) -> list[str]:
     return L
 
 
+def paper_compare_section(ctx: dict) -> list[str]:
+    """300-W: this run's model against the paper's, face by face (mcl_caffe.report.paper_section)."""
+    return list(ctx.get("paper_compare") or [])
+
+
 def training_section(ctx: dict) -> list[str]:
     """The data, the training profile, the time per stage, the loss plot and the files."""
     L = heading("Data")
@@ -208,8 +213,8 @@ def training_section(ctx: dict) -> list[str]:
 def render_markdown(ctx: dict) -> str:
     """REPORT.md from the context that `make_report` collects."""
     L = []
-    for part in (intro_section, main_section, cluster_section, occlusion_section, perturbation_section,
-                 training_section):
+    for part in (intro_section, main_section, paper_compare_section, cluster_section, occlusion_section,
+                 perturbation_section, training_section):
         L.extend(part(ctx))
     return "\n".join(L)
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 
-from mcl_caffe.core import metrics as M
 from mcl_caffe.core.run_layout import RunLayout
+from mcl_caffe.evaluation.ced_plot import plot_ced_series
 from mcl_caffe.evaluation.evaluate import MAIN_MODELS, TestSet
 
 
@@ -29,43 +29,13 @@ def _plt():
     return plt
 
 
-def ced_range(face_nmes) -> float:
-    """x range of the CED plot: 15 % (as usual for these benchmarks), wider if most faces lie beyond it."""
-    allv = np.concatenate([np.asarray(v) for v in face_nmes]) if face_nmes else np.zeros(1)
-    q = float(np.quantile(allv, 0.95)) if len(allv) else 0.0
-    return float(max(0.15, min(0.6, np.ceil(q * 20) / 20)))
-
-
 def plot_ced(results: dict, out: Path, title: str) -> Path | None:
     keys = [k for k in MAIN_MODELS if k in results]
     if not keys:
         return None
-    plt = _plt()
-    xmax = ced_range([results[k]["nme_per_face"] for k in keys])
-    fig, ax = plt.subplots(figsize=(6.4, 4.8), dpi=110)
-    for k in keys:
-        x, y = M.ced(results[k]["nme_per_face"], max_error=xmax, steps=601)
-        r = results[k]
-        ax.plot(
-            100 * x,
-            y,
-            color=COLORS[k],
-            lw=1.8,
-            label="%s: mean %.2f%%, failure %.2f%%" % (k, 100 * r["mean_error"], 100 * r["failure_rate"]),
-        )
-    ax.axvline(100 * M.FAILURE_THRESHOLD, color="0.5", ls="--", lw=1)
-    ax.text(100 * M.FAILURE_THRESHOLD, 0.02, " failure threshold", color="0.4", fontsize=8)
-    ax.set_xlim(0, 100 * xmax)
-    ax.set_ylim(0, 1)
-    ax.set_xlabel("NME (% of the eye-centre distance)")
-    ax.set_ylabel("fraction of test faces with NME <= x")
-    ax.set_title(title, fontsize=10)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out)
-    plt.close(fig)
-    return out
+    return plot_ced_series([(k, COLORS[k], results[k]["nme_per_face"], results[k]["mean_error"],
+                             results[k]["failure_rate"]) for k in keys], out, title,
+                           ylabel="fraction of test faces with NME <= x")
 
 
 def read_loss(path: Path) -> tuple[np.ndarray, np.ndarray] | None:

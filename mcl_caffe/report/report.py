@@ -14,7 +14,9 @@ runs/<dataset>-<profile>/report/:
 <data>/val.txt
   exists;
 * ced.png         CED curves of BM, WM and AM; loss.png the training loss of every stage;
-  occlusion_examples.png a few occluded test patches (Fig. 9).
+  occlusion_examples.png a few occluded test patches (Fig. 9);
+* 300-W only: the section 'Against the paper's model, face by face' (mcl_caffe.report.paper_section), the
+  run's exported onnx/mcl.onnx against the paper's own IBUG output, with paper_ced.png and paper_gaps.png.
 
 The metrics are those of mcl_caffe.core.metrics. The test patches are crops of the test images by a similarity
 transform without rotation (scale and shift), so the NME measured on the patches equals the NME in the
@@ -40,6 +42,8 @@ from mcl_caffe.report.facts import (data_lines, git_commit, perturbation_results
                                     stage_timings, test_set_statement)
 from mcl_caffe.report.markdown import render_markdown
 from mcl_caffe.report.plots import plot_ced, plot_losses, plot_occlusion_examples
+from mcl_caffe.evaluation import paper_compare as PC
+from mcl_caffe.report import paper_section as PS
 
 
 # ----------------------------------------------------------------------------- JSON / CSV
@@ -71,6 +75,24 @@ def write_per_face_csv(path: Path, test: TestSet, results: dict) -> None:
                 + ["%.4f" % (100 * results[k]["nme_per_face"][i]) for k in keys]
                 + ["%.4f" % (100 * results[k]["nme_per_face_occluded"][i]) for k in occ_keys]
             )
+
+
+def paper_comparison(dataset: str, layout: RunLayout, meta: dict, out_dir: Path, command: str) -> dict | None:
+    """300-W only: the section "Against the paper's model, face by face" for the run's exported model
+    (onnx/mcl.onnx) on the IBUG folder of the run's data root -> {'markdown', 'summary'}, or the section
+    saying what is missing ('summary' None). None for the other datasets."""
+    if dataset != "300w":
+        return None
+    onnx = layout.root / "onnx" / "mcl.onnx"
+    if not onnx.is_file():
+        why = ("the run has no exported model %s yet (`make onnx DATASET=%s PROFILE=%s`, part of `make all`)"
+               % (onnx, dataset, layout.profile))
+        return {"markdown": PS.unavailable_section(why), "summary": None}
+    root = meta.get("data_root")
+    try:
+        return PS.make_paper_section(onnx, out_dir, command, w300_root=root)
+    except PC.CompareError as exc:
+        return {"markdown": PS.unavailable_section(str(exc)), "summary": None}
 
 
 # ----------------------------------------------------------------------------- main
@@ -141,6 +163,7 @@ def _make_report(
         else:
             pert["png"] = None
 
+    paper_cmp = paper_comparison(dataset, layout, meta, out_dir, report_command or "make report")
     d_def = {5: "points 1 and 2", 29: "pupils, points 17 and 18", 68: "means of points 37-42 and 43-48"}.get(
         scheme.n_points, "eye centres"
     )
@@ -173,6 +196,7 @@ def _make_report(
         },
         "perturbation": pert,
         "breakdown": bd,
+        "paper_compare": paper_cmp["markdown"] if paper_cmp else None,
         "extra_tests": extra,
         "out_dir": str(out_dir),
         "data_lines": data_lines(meta, Path(data_dir)),
@@ -229,6 +253,7 @@ def _make_report(
         if bd
         else None,
         "paper": paper,
+        "paper_compare": paper_cmp["summary"] if paper_cmp else None,
         "timings": ctx["timings"],
         "profile_settings": ctx["profile_settings"],
         "data": {k: meta.get(k) for k in ("dataset", "scheme", "sources", "options", "summary", "data_root")},
@@ -241,6 +266,7 @@ def _make_report(
             "loss": ctx["loss_png"],
             "occlusion_examples": ctx["occlusion_png"],
             "fig7": "fig7.png" if pert and pert.get("png") else None,
+            "paper_compare": [PS.CED_PNG, PS.SHEET_PNG] if paper_cmp and paper_cmp["summary"] else None,
         },
     }
     write_json(out_dir / "REPORT.json", doc)

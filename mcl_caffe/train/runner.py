@@ -9,7 +9,9 @@
 
 Every stage writes to runs/<dataset>-<profile>/<stage>/: the generated nets and solver, loss.csv, snapshots/,
 final.caffemodel and val_errors.json. Running a stage again resumes from its newest snapshot; a finished stage
-is skipped. A stage whose predecessor is missing says which target to run first.
+is skipped. A stage whose predecessor is missing says which target to run first. Stage 1 without snapshots of
+its own can start from another run's (a `paper` run from a `long` run) or from a kept checkpoint
+(--continue-from, mcl_caffe/train/continuation.py).
 """
 from __future__ import annotations
 
@@ -21,6 +23,8 @@ import time
 from pathlib import Path
 
 import numpy as np
+
+from mcl_caffe.caffe_import import DEFAULT_OMP_WAIT_POLICY, choose_omp_wait_policy
 
 EXIT_PREREQ = 2
 
@@ -40,7 +44,8 @@ def _parse(argv=None):
     p.add_argument("stage", choices=["stage1", "stage2", "stage3", "stage4", "assemble"])
     p.add_argument("--dataset", required=True, choices=["aflw", "cofw", "300w"],
                    help="labelling pattern: aflw = 5 points, cofw = 29, 300w = 68")
-    p.add_argument("--profile", default="cpu", help="solver profile: paper, cpu or smoke (default: cpu)")
+    p.add_argument("--profile", default="cpu",
+                   help="solver profile: paper, long, cpu, quick or smoke (default: cpu)")
     p.add_argument("--data", type=Path, default=None,
                    help="folder with train.txt/val.txt (from `make data`); default data/<dataset> "
                         "(data/smoke/<dataset> for the smoke profile)")
@@ -52,6 +57,17 @@ def _parse(argv=None):
                    help="stage4: train the shape layers on cached features x (fast, exactly equivalent) or "
                         "through the full frozen net (reference path). Default: features")
     p.add_argument("--threads", type=int, default=None, help="OpenBLAS threads (default: all cores)")
+    p.add_argument("--continue-from", type=Path, default=None, metavar="PATH",
+                   help="stage1 only, when it has no snapshots of its own: start from PATH instead of from "
+                        "scratch: a run folder whose stage 1 took the same steps so far (e.g. "
+                        "runs/aflw-long for PROFILE=paper: weights, momentum and iteration of its newest "
+                        "snapshot), or a folder of *_iter_<N>.caffemodel checkpoints or one such file "
+                        "(weights only, momentum from zero). See mcl_caffe/train/continuation.py")
+    p.add_argument("--omp-wait-policy", default=None, choices=["passive", "active", "keep"],
+                   help="OMP_WAIT_POLICY of the training processes (how Caffe's idle OpenMP threads wait: "
+                        "passive sleeps, active spins); keep = as the environment has it. Default: "
+                        "$MCL_OMP_WAIT_POLICY, else %s (mcl_caffe/caffe_import.py)"
+                        % DEFAULT_OMP_WAIT_POLICY)
     p.add_argument("--weights-json", type=Path, default=None,
                    help="stage2/stage3 only: train with the landmark weights u_j in this JSON file's "
                         "'weights_u' list instead of Eq. 5's (the weight-perturbation experiment, "
@@ -140,11 +156,29 @@ class Runner:
         texts = stage_texts(stage, self.scheme, self.profile, weights, str(train_src), str(val_src),
                             str(out / "train.prototxt"), str(out / "snapshots" / stage), stage4_path)
         self.write_texts(out, texts)
+        if stage == "stage1" and self.args.continue_from:
+            self.continue_from(out)
         if init_from:
             def init(solver):
                 solver.net.copy_from(str(init_from))
         return solve(out / "solver.prototxt", out, weighted_loss(weights), self.profile.snapshot, init,
-                     label=label or stage)
+                     label=label or stage, keep_every=self.profile.keep_every if stage == "stage1" else 0)
+
+    def continue_from(self, out: Path):
+        """--continue-from: seed stage 1's snapshots from another run or a checkpoint (if it has none)."""
+        from mcl_caffe.train.continuation import ContinuationError, seed_stage
+        try:
+            done = seed_stage(self.args.continue_from, out)
+        except ContinuationError as exc:
+            raise StageError("--continue-from %s: %s" % (self.args.continue_from, exc)) from None
+        if done is None:
+            print("stage1: has snapshots of its own; resuming from them, not from %s"
+                  % self.args.continue_from, file=sys.stderr)
+        else:
+            print("stage1: continuing from %s at iteration %d (momentum %s)" % (done["source"],
+                                                                               done["iteration"],
+                                                                               done["momentum"]),
+                  file=sys.stderr)
 
     def done(self, out: Path) -> bool:
         if (out / "stage.json").is_file() and (out / "final.caffemodel").is_file():
@@ -270,6 +304,8 @@ class Runner:
             out += ["--data", str(a.data)]
         if a.threads:
             out += ["--threads", str(a.threads)]
+        if a.omp_wait_policy:
+            out += ["--omp-wait-policy", a.omp_wait_policy]
         return out
 
     def run_cluster(self, i: int):
@@ -366,6 +402,8 @@ class Runner:
         stage = self.args.stage
         if self.args.weights_json and stage not in ("stage2", "stage3"):
             raise StageError("--weights-json applies to stage2 and stage3 only")
+        if self.args.continue_from and stage != "stage1":
+            raise StageError("--continue-from applies to stage1 only")
         if stage == "stage4":
             return self.run_stage4()
         if stage == "assemble":
@@ -376,6 +414,11 @@ class Runner:
 def main(argv=None):
     args = _parse(argv)
     os.environ.setdefault("GLOG_minloglevel", "2")
+    try:
+        choose_omp_wait_policy(os.environ, args.omp_wait_policy)
+    except ValueError as exc:
+        print("mcl_stage %s: error: %s (from MCL_OMP_WAIT_POLICY)" % (args.stage, exc), file=sys.stderr)
+        raise SystemExit(EXIT_PREREQ) from None
     try:
         Runner(args).run()
     except StageError as exc:

@@ -23,12 +23,8 @@ from __future__ import annotations
 
 import csv
 import shutil
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
-
-import numpy as np
 
 SEGMENT = 150
 
@@ -97,20 +93,8 @@ class Sweep:
                        snapshot=self.segment, pretrain_steps=steps)
 
     def curve(self, name: str) -> list[dict]:
-        f = self.cdir(name) / "curve.csv"
-        if not f.is_file():
-            return []
-        with f.open() as fh:
-            return [{k: float(v) for k, v in row.items()} for row in csv.DictReader(fh)]
-
-    def _append_curve(self, name: str, row: dict) -> None:
-        f = self.cdir(name) / "curve.csv"
-        new = not f.is_file()
-        with f.open("a", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=["iter", "val_nme", "lr", "elapsed_s"])
-            if new:
-                w.writeheader()
-            w.writerow(row)
+        from mcl_caffe.train.segments import read_curve
+        return read_curve(self.cdir(name) / "curve.csv")
 
     def _branch(self, c: Candidate) -> None:
         """Seed c's snapshots with its trunk's snapshot at the branch iteration (and the trunk's log so
@@ -161,60 +145,31 @@ class Sweep:
                                   val.label, val.d).mean())
 
     def run(self, name: str) -> None:
-        from mcl_caffe.train.shape_init import mean_shape_of_list, set_mean_shape_bias
-        from mcl_caffe.train.solve_loop import snapshots, solve, weighted_loss
         from mcl_caffe.nets.solvergen import learning_rate, solver_param
-        from mcl_caffe.nets.stage_files import stage_texts
+        from mcl_caffe.train.segments import append_curve, train_segments
 
         c = BY_NAME[name]
         d = self.cdir(name)
         d.mkdir(parents=True, exist_ok=True)
-        snap = d / "snapshots"
-        if c.branch_from and not snapshots(snap):
+        if c.branch_from and not snapshots_of(d / "snapshots"):
             self._branch(c)
-        ones = np.ones(self.scheme.n_points)
-        train_src = self.data[c.data] / "train.txt"
-        end = int(round(c.stop * self.horizon))
-        done = {int(r["iter"]) for r in self.curve(name)}
-        start = branch_iter(c, self.horizon) or 0
-        for upto in range(start + self.segment, end + 1, self.segment):
-            have = snapshots(snap)
-            if upto in done and have and have[-1][0] >= upto:
-                continue
-            texts = stage_texts("stage1", self.scheme, self.profile(c, upto), ones, str(train_src),
-                                str(self.data[c.data] / "val.txt"), str(d / "train.prototxt"),
-                                str(snap / "stage1"))
-            for key, text in texts.items():
-                (d / ("%s.prototxt" % key)).write_text(text)
 
-            def init(solver):
-                set_mean_shape_bias(solver.net, mean_shape_of_list(train_src))
-
-            summary = solve(d / "solver.prototxt", d, weighted_loss(ones), self.segment, init,
-                            label="%s %d/%d" % (name, upto, end))
-            newest = snapshots(snap)[-1]
-            assert newest[0] == upto, (newest, upto)
+        def scored(upto, weights, summary):
             self._keep_branch_points(c, upto)
             sp = solver_param(self.profile(c, upto), True, "", "")
-            self._append_curve(name, {"iter": upto, "val_nme": "%.6f" % self.validate(c, newest[2]),
-                                      "lr": "%.6g" % learning_rate(sp, upto - 1),
-                                      "elapsed_s": "%.1f" % summary["train_seconds"]})
-            del summary
+            append_curve(d / "curve.csv", {"iter": upto, "val_nme": "%.6f" % self.validate(c, weights),
+                                           "lr": "%.6g" % learning_rate(sp, upto - 1),
+                                           "elapsed_s": "%.1f" % summary["train_seconds"]})
+
+        train_segments(d, self.scheme, self.data[c.data] / "train.txt", self.data[c.data] / "val.txt",
+                       lambda upto: self.profile(c, upto), branch_iter(c, self.horizon) or 0,
+                       int(round(c.stop * self.horizon)), self.segment,
+                       {int(r["iter"]) for r in self.curve(name)}, scored, name)
 
 
-def run_lanes(tool: Path, lanes, extra_args: list[str], log_dir: Path) -> int:
-    """One child process per lane (`tool --lane a b c ...`), all at once; their output goes to log_dir."""
-    log_dir.mkdir(parents=True, exist_ok=True)
-    procs = []
-    for i, lane in enumerate(lanes):
-        log = (log_dir / ("lane%d.log" % (i + 1))).open("a")
-        procs.append((subprocess.Popen([sys.executable, str(tool), "--lane", *lane, *extra_args],
-                                       stdout=log, stderr=subprocess.STDOUT), log))
-        print("schedule_sweep: lane %d (%s) -> %s" % (i + 1, ", ".join(lane), log.name))
-    codes = [p.wait() for p, _ in procs]
-    for _, log in procs:
-        log.close()
-    return max(codes)
+def snapshots_of(snap_dir: Path):
+    from mcl_caffe.train.solve_loop import snapshots
+    return snapshots(snap_dir)
 
 
 def summarize(sweep: Sweep, s_per_it: float) -> list[dict]:

@@ -101,8 +101,11 @@ def snapshots(snap_dir: Path) -> list[tuple[int, Path, Path]]:
     return sorted(found)
 
 
-def _prune(snap_dir: Path) -> None:
-    for _, state, model in snapshots(snap_dir)[:-KEEP_SNAPSHOTS]:
+def _prune(snap_dir: Path, keep_every: int = 0) -> None:
+    """Delete all but the newest KEEP_SNAPSHOTS snapshots, sparing those at multiples of `keep_every`."""
+    for it, state, model in snapshots(snap_dir)[:-KEEP_SNAPSHOTS]:
+        if keep_every and it % keep_every == 0:
+            continue
         state.unlink(missing_ok=True)
         model.unlink(missing_ok=True)
 
@@ -115,11 +118,13 @@ def _read_log(path: Path, upto: int) -> list[dict]:
 
 
 def solve(solver_path: Path, stage_dir: Path, loss_of: Callable[[object], float], snapshot_every: int,
-          init: Callable[[object], None] | None = None, label: str = "") -> dict:
+          init: Callable[[object], None] | None = None, label: str = "", keep_every: int = 0) -> dict:
     """Run the solver in `solver_path` to max_iter, resuming from the newest snapshot in stage_dir/snapshots.
 
     `loss_of(net)` returns the weighted total loss of the train net's last forward pass; `init(solver)` loads
-    the previous stage's weights on a fresh start. Returns a summary dict (iterations, seconds, losses).
+    the previous stage's weights on a fresh start. Snapshots every `snapshot_every` iterations, at every
+    multiple of `keep_every` (0: none) and at the end; only the newest two stay, and those at multiples of
+    `keep_every`. Returns a summary dict (iterations, seconds, losses).
     """
     param = caffe_pb2.SolverParameter()
     text_format.Merge(Path(solver_path).read_text(), param)
@@ -181,10 +186,11 @@ def solve(solver_path: Path, stage_dir: Path, loss_of: Callable[[object], float]
                          "elapsed_s": "%.2f" % elapsed})
         bar.update(1)
         bar.set_postfix(loss="%.4f" % loss, lr="%.2g" % lr, refresh=False)
-        if solver.iter % snapshot_every == 0 or solver.iter == param.max_iter:
+        if (solver.iter % snapshot_every == 0 or solver.iter == param.max_iter
+                or (keep_every and solver.iter % keep_every == 0)):
             log.flush()
             solver.snapshot()
-            _prune(snap_dir)
+            _prune(snap_dir, keep_every)
     bar.close()
     log.close()
     rows = _read_log(log_path, param.max_iter)

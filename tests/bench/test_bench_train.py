@@ -1,10 +1,13 @@
-"""make bench-train: the FLOP counter on a tiny net, and the CLI writing its report. No timing is asserted."""
+"""make bench-train: the FLOP counter on a tiny net, and the CLI writing its report; the contention
+measurement's configurations. No timing is asserted."""
 import json
+import os
 import subprocess
 import sys
 
 import h5py
 import numpy as np
+import pytest
 
 from mcl_caffe.bench.bench_train import layer_flops, training_flops
 from mcl_caffe.caffe_import import load_caffe
@@ -37,15 +40,19 @@ def test_flop_counter_matches_hand_counted_tiny_net(tmp_path):
     assert training_flops(net) == 3 * 2 * (conv1 + conv2 + fc)
 
 
-def test_cli_writes_markdown_and_json(tmp_path):
+def _tiny_data(tmp_path, dataset="aflw", points=5):
     rng = np.random.default_rng(0)
-    h5 = tmp_path / "aflw" / "h5" / "train_000.h5"
+    h5 = tmp_path / dataset / "h5" / "train_000.h5"
     h5.parent.mkdir(parents=True)
     with h5py.File(h5, "w") as f:
         f["data"] = rng.normal(0, 0.5, size=(64, 1, 50, 50)).astype(np.float32)
-        f["label"] = rng.uniform(10, 40, size=(64, 10)).astype(np.float32)
+        f["label"] = rng.uniform(10, 40, size=(64, 2 * points)).astype(np.float32)
         f["d"] = np.full(64, 15.0, dtype=np.float32)
-    (tmp_path / "aflw" / "train.txt").write_text(str(h5) + "\n")
+    (tmp_path / dataset / "train.txt").write_text(str(h5) + "\n")
+
+
+def test_cli_writes_markdown_and_json(tmp_path):
+    _tiny_data(tmp_path)
     out = tmp_path / "out"
     res = subprocess.run([sys.executable, str(ROOT / "tools" / "bench_train.py"), "--data-root",
                           str(tmp_path),
@@ -73,3 +80,53 @@ def test_cli_writes_markdown_and_json(tmp_path):
                                   text=True,
                              timeout=600)
     assert missing.returncode == 2 and "make data DATASET=300w" in missing.stderr
+
+
+def test_contention_runs_each_configuration_in_its_own_process(tmp_path):
+    """--contention: default and passive wait policy, alone and beside a busy loop; each worker's libgomp
+    reports the policy it was given, and the busy loop is gone afterwards."""
+    _tiny_data(tmp_path)
+    out = tmp_path / "out"
+    res = subprocess.run([sys.executable, str(ROOT / "tools" / "bench_train.py"), "--data-root",
+                          str(tmp_path), "--points", "5", "--iters", "1", "--warmup", "1", "--contention",
+                          "--contention-threads", "1", "--out-dir", str(out)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = json.loads((out / "contention.json").read_text())["rows"]
+    assert sorted((r["policy"], r["busy"]) for r in rows) == [("default", False), ("default", True),
+                                                               ("passive", False), ("passive", True)]
+    for r in rows:
+        assert r["threads"] == 1 and r["s_per_iter"] > 0 and len(r["step_s"]) == 1
+        if r["policy"] == "passive":
+            assert (r["libgomp_wait_policy"], r["libgomp_spincount"]) == ("PASSIVE", 0)
+        else:  # libgomp's default: OMP_WAIT_POLICY unset, idle threads spin a while before they sleep
+            assert r["omp_wait_policy_env"] is None and r["libgomp_spincount"] > 0
+        assert (r["busy_pid"] is not None) == r["busy"]
+        if r["busy"]:
+            with pytest.raises(ProcessLookupError):
+                os.kill(r["busy_pid"], 0)
+    md = (out / "contention.md").read_text()
+    assert "| 1 | default (" in md and "| 1 | passive (PASSIVE, 0) |" in md
+
+
+def test_side_by_side_runs_both_nets_at_once(tmp_path):
+    """--side-by-side: each net alone with 1 and 2 threads, then both at once with 1 thread each; the two
+    together-workers' timed steps overlap in time, and the report's speed ratio follows from the rows."""
+    _tiny_data(tmp_path)
+    _tiny_data(tmp_path, "300w", 68)
+    out = tmp_path / "out"
+    res = subprocess.run([sys.executable, str(ROOT / "tools" / "bench_train.py"), "--data-root",
+                          str(tmp_path), "--points", "5", "68", "--iters", "2", "--warmup", "1",
+                          "--side-by-side", "--out-dir", str(out)],
+                         cwd=ROOT, capture_output=True, text=True, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    rows = json.loads((out / "side-by-side.json").read_text())["rows"]
+    assert sorted((r["points"], r["threads"], r["together"]) for r in rows) == [
+        (5, 1, False), (5, 1, True), (5, 2, False), (68, 1, False), (68, 1, True), (68, 2, False)]
+    for r in rows:
+        assert r["omp_wait_policy_env"] == "PASSIVE" and len(r["step_s"]) == 2
+    a, b = (r for r in rows if r["together"])
+    assert a["t_start"] < b["t_end"] and b["t_start"] < a["t_end"]  # the timed steps overlapped
+    s = {(r["points"], r["threads"], r["together"]): r["s_per_iter"] for r in rows}
+    ratio = (s[5, 2, False] + s[68, 2, False]) / max(s[5, 1, True], s[68, 1, True])
+    assert "Side by side is %.2fx" % ratio in (out / "side-by-side.md").read_text()

@@ -95,6 +95,17 @@ def test_ced_is_the_fraction_of_faces_at_or_below_each_error():
     assert M.ced(e, thresholds=[0.1])[1][0] == pytest.approx(1 - M.failure_rate(e), abs=1e-12)
 
 
+def test_ced_defaults_and_edge_cases():
+    x, y = M.ced([0.05, 0.2])
+    assert len(x) == 301 and x[0] == 0 and x[-1] == pytest.approx(0.15) and y[-1] == 0.5
+    x, y = M.ced([], thresholds=[0.1, 0.2])
+    assert y.tolist() == [0.0, 0.0]
+    x, y = M.ced([0.05], thresholds=[0.0, 0.05, 0.1])  # a single face
+    assert y.tolist() == [0.0, 1.0, 1.0]
+    x, y = M.ced(np.array([[0.05, 0.2], [0.01, 0.3]]), thresholds=[0.1])  # any shape: all faces
+    assert y.tolist() == [0.5]
+
+
 def test_auc_of_hand_made_distributions():
     assert M.auc(np.zeros(10)) == pytest.approx(1.0)
     assert M.auc(np.full(10, 0.3)) == pytest.approx(0.0)
@@ -120,6 +131,12 @@ def test_summary_and_percent():
         s["faces"] == 2 and s["mean_error"] == pytest.approx(0.10) and s["failure_rate"] == pytest.approx(0.5)
     )
     assert M.percent(0.0567) == pytest.approx(5.67)
+    arr = M.percent(np.array([0.1, 0.25]))
+    assert isinstance(arr, np.ndarray) and arr.tolist() == pytest.approx([10.0, 25.0])
+    assert M.percent(np.float32(0.5)) == 50.0 and isinstance(M.percent(np.float32(0.5)), float)
+    assert M.summary(e, threshold=0.2)["failure_rate"] == 0.0  # the threshold reaches failure_rate
+    assert set(M.summary(e)) == {"faces", "mean_error", "failure_rate", "auc_0.1"}
+    assert M.summary(e)["auc_0.1"] == pytest.approx(M.auc(e))
     assert M.percent({"a": 0.1, "b": [0.2, None]}) == {
         "a": pytest.approx(10.0),
         "b": [pytest.approx(20.0), None],

@@ -4,8 +4,7 @@ import pytest
 
 from mcl_caffe.core.landmarks import get_scheme
 from mcl_caffe.core.weighting import (ALPHA, cluster_point_weights, error_proportional_weights,
-                                      multi_center_weights,
-                                 perturbed_weights)
+                                      multi_center_weights, perturbed_weights, uniform_weights)
 
 ERRORS = np.array([0.05, 0.07, 0.06, 0.09, 0.08])
 
@@ -61,3 +60,34 @@ def test_perturbation_adds_delta_to_half_and_subtracts_from_the_rest():
     p = perturbed_weights(u, 0.4, seed=3)
     assert sorted(np.round(p - u, 6)) == [-0.4, -0.4, -0.4, 0.4, 0.4]
     np.testing.assert_array_equal(p, perturbed_weights(u, 0.4, seed=3))
+
+
+def test_alpha_is_the_papers_and_the_default_of_eqs_8_and_9():
+    """Section IV-A-2: "the remaining parameter alpha is set to be 125" (a literal, not ALPHA against
+    itself)."""
+    assert ALPHA == 125
+    # Eq. 8 by hand with alpha = 125: n = 5, |P| = 1: u_P = 125 * 5 / (124 * 1 + 5) = 625 / 129, u_Q = 5 / 129
+    assert cluster_point_weights(5, 1) == pytest.approx((625 / 129, 5 / 129), rel=1e-14)
+    # n = 68, the 20 mouth points: u_P = 125 * 68 / (124 * 20 + 68) = 8500 / 2548, u_Q = 68 / 2548
+    mouth = list(range(48, 68))
+    u = multi_center_weights(np.ones(68), mouth)  # Eq. 9 with equal errors is Eq. 8; default alpha
+    np.testing.assert_allclose(u[mouth], 8500 / 2548, rtol=1e-14)
+    np.testing.assert_allclose(u[:48], 68 / 2548, rtol=1e-14)
+
+
+def test_eq5_and_eq9_by_hand():
+    """Eq. 5 and Eq. 9 on small numbers worked out by hand (not with the functions' own formulas)."""
+    # Eq. 5: errors 1, 2, 3, 4 (sum 10), n = 4: u = 4 * eps / 10
+    np.testing.assert_allclose(error_proportional_weights([1.0, 2.0, 3.0, 4.0]), [0.4, 0.8, 1.2, 1.6],
+                               rtol=1e-15)
+    # Eq. 9: n = 5, P = {3, 4} with errors 1 and 3, Q = {0, 1, 2} with errors 2, 2, 4 and alpha = 125:
+    # u_P = 625 / 253, u_Q = 5 / 253 (Eq. 8: (alpha - 1) |P| + n = 248 + 5 = 253);
+    # P's total u_P |P| = 1250 / 253 splits 1 : 3, Q's total u_Q |Q| = 15 / 253 splits 2 : 2 : 4
+    u = multi_center_weights([2.0, 2.0, 4.0, 1.0, 3.0], [3, 4])
+    np.testing.assert_allclose(u, np.array([3.75, 3.75, 7.5, 312.5, 937.5]) / 253, rtol=1e-14)
+
+
+def test_pretraining_weights_are_all_one():
+    """Algorithm 1, step 1: u_j = 1 for every landmark."""
+    u = uniform_weights(68)
+    assert u.dtype == np.float64 and u.tolist() == [1.0] * 68

@@ -27,10 +27,11 @@ def test_real_box_files_attach_to_every_face():
     assert all(f.box is not None for f in train + test) and (len(train), len(test)) == (10000, 2995)
     assert train[0].box.tolist() == [84, 161, 92, 169] and test[0].box.tolist() == [20, 111, 26, 117]
     assert len(notes) == 2 and "AFLW_boundingbox.txt:1353" in notes[0] and "1355-image19730.jpg" in notes[0]
-    inside = np.mean([((f.box[0] <= f.points[:, 0]) & (f.points[:, 0] <= f.box[1]) & (f.box[2] <= f.points[:,
-                                                                                                           1])
-                       & (f.points[:, 1] <= f.box[3])).all() for f in test])
-    assert 0.97 < inside < 1.0, inside  # the data README: 99.5 % of the test points (98.1 % of faces whole)
+    inside = np.array([(f.box[0] <= f.points[:, 0]) & (f.points[:, 0] <= f.box[1])
+                       & (f.box[2] <= f.points[:, 1]) & (f.points[:, 1] <= f.box[3]) for f in test])
+    # the data README: 99.5 % of the test points inside their box; counted exactly on these fixed files:
+    # 14,903 of the 14,975 points, and 2,937 of the 2,995 faces (98.1 %) with all 5 points inside
+    assert (inside.sum(), inside.all(axis=1).sum()) == (14903, 2937)
 
 
 def _list(tmp_path, n=3):

@@ -70,8 +70,16 @@ def exported(request, tmp_path_factory):
     )
 
 
-def test_assumption_shared_data_is_where_the_tests_read_it():
-    assert SHARED_DATA == DATA
+def test_the_test_faces_are_real_faces_from_the_shared_data_next_to_the_clone(exported):
+    """The parity below is measured on real crops: ../shared/data beside the repository, the first faces of
+    the AFLW test list or of IBUG (not synthetic inputs), disjoint from the calibration faces."""
+    assert DATA.resolve() == (REPO.parent / "shared" / "data").resolve()
+    sources = exported["test"].sources
+    first = {5: ("%s:1 (AFLW/0001-image20056.jpg)" % (DATA / "mtfl-full" / "testing.txt"),
+                 DATA / "mtfl-full" / "AFLW" / "0001-image20056.jpg"),
+             68: ("ibug/image_003_1.pts", DATA / "300w" / "ibug" / "image_003_1.pts")}[exported["n"]]
+    assert len(sources) == 40 and sources[0] == first[0] and first[1].is_file(), sources[0]
+    assert exported["test"].patches.std(axis=(1, 2)).min() > 5  # face images, not flat fills
 
 
 def test_parity_on_real_faces(exported):

@@ -1,5 +1,6 @@
 """The shipped models (models/<name>/, installed with the package): they load, name their scheme, measure what
-their MODEL.md says on the shared data, install as package data, and mcl-align uses one without -m."""
+their card says on their whole test set from the shared data, install as package data, and mcl-align uses one
+without -m. Their Caffe <-> ONNX parity is recomputed in tests/deploy/test_ship.py."""
 import json
 import subprocess
 import sys
@@ -9,18 +10,28 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from mcl_caffe.core.metrics import FAILURE_THRESHOLD, failure_rate, nme
 from mcl_caffe.deploy import ship as S
+from mcl_caffe.deploy.quantize import predict
 from mcl_caffe.infer import shipped
 from mcl_caffe.infer.aligner import Aligner
 from conftest import ROOT
 
 REPO = ROOT
 NAMES = list(shipped.SHIPPED)
-# the card's figures are the same computation on the same files (onnxruntime, one thread); 0.05 points is the
-# issue's bound, far above float noise (the figures print with 3 decimals) and far below any change of model
-NME_TOLERANCE = 0.05
-
-
+# How far this re-measurement may sit from the card's figures, in points of NME (percent of d). ship()
+# measured the card on the run's HDF5 test list with onnxruntime's default threads; this test crops the same
+# faces from the shared data (the same crop code; ship() checked the two agree) and runs one thread.
+# What can differ:
+# (a) the list stores labels and d as float32: relative rounding 2^-24 = 6e-8, < 1e-8 points on a 10 % NME;
+# (b) another thread count may sum the outputs (about 50 px) in another order, a few float32 ulps (3e-6 px
+#     each). Bound it by the largest difference seen between two whole implementations of these nets, ONNX
+#     against Caffe: 1.5e-5 px (the cards' parity). Over the smallest eye distance in the test crops, 7 patch
+#     px, that is 2e-6 of d = 2e-4 points on any face, so on the mean too.
+# 1e-3 points is five times that bound (measured: 4e-8 to 9e-8 points) and 6x below the smallest change the
+# issue's crop and blur mutants make (0.006 points).
+NME_TOLERANCE = 1e-3
+FACE_BOUND = 2e-6  # (b) above, as a fraction of d: how far one face's NME can move
 def test_every_shipped_model_is_in_the_repository():
     for name in NAMES:
         d = REPO / "models" / name
@@ -39,22 +50,45 @@ def test_shipped_onnx_loads_and_names_its_scheme(name, int8):
     assert al.n_points == card["n_points"] == {"300w68": 68, "aflw5": 5}[name]
 
 
-@pytest.mark.parametrize("name", NAMES)
-def test_shipped_model_measures_what_its_card_says(name):
+@pytest.fixture(scope="module", params=NAMES)
+def full_test_set(request):
+    """A shipped model's whole test set from the shared data: IBUG's 135 faces from their ground-truth boxes,
+    or AFLW's 2,995 faces from the MCL author's detector boxes through the run's calibration."""
+    name = request.param
     card = shipped.model_card(name)
-    chk = card["check_sample"]
-    crops = S.check_crops(name, chk["calibration"])
-    assert len(crops) == chk["faces"]
+    crops = S.check_crops(name, card["check_sample"]["calibration"], stride=1)
+    return name, card, crops
+
+
+@pytest.mark.parametrize("key, file", [("onnx_fp32", shipped.FP32_FILE), ("onnx_int8", shipped.INT8_FILE)])
+def test_shipped_model_measures_what_its_card_says_on_the_whole_test_set(full_test_set, key, file):
+    name, card, crops = full_test_set
+    assert len(crops) == card["test"]["faces"] == {"300w68": 135, "aflw5": 2995}[name]
+    pred = predict(shipped.model_dir(name) / file, crops.inputs(), threads=1).reshape(crops.points.shape)
+    e = nme(pred, crops.points, crops.d)
+    assert crops.d.min() > 6.5  # the smallest d the tolerance's derivation assumes (7 patch px)
+    assert 100 * e.mean() == pytest.approx(card["test"][key]["nme"], abs=NME_TOLERANCE), (name, key)
+    # a face can change sides of the 10 % line only if its NME lies within FACE_BOUND of it: allow exactly
+    # those faces (none on the committed models, whose nearest face is 1e-5 of d away: equal rates)
+    edge = int(np.sum(np.abs(e - FAILURE_THRESHOLD) <= FACE_BOUND))
+    assert 100 * failure_rate(e) == pytest.approx(card["test"][key]["failure"],
+                                                  abs=max(NME_TOLERANCE, 100.0 * edge / len(e))), (name, key)
+    # the check sample MODEL.md quotes is every stride-th face of the same set
+    sample = e[:: card["check_sample"]["stride"]]
+    assert len(sample) == card["check_sample"]["faces"]
+    chk = card["check_sample"]["nme_" + key.split("_")[1]]
+    assert 100 * sample.mean() == pytest.approx(chk, abs=NME_TOLERANCE), (name, key)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_model_md_shows_the_cards_figures(name):
+    card = shipped.model_card(name)
     md = (shipped.model_dir(name) / "MODEL.md").read_text()
-    for key, file in (("nme_fp32", shipped.FP32_FILE), ("nme_int8", shipped.INT8_FILE)):
-        measured = S.check_nme(shipped.model_dir(name) / file, crops)
-        assert measured == pytest.approx(chk[key], abs=NME_TOLERANCE), (name, file)
-        assert "**%.3f %%**" % chk[key] in md
-    # the card's test-set table is the one MODEL.md shows
-    t = card["test"]
-    assert "| ONNX FP32 (`mcl.onnx`) | %.2f | %.2f |" % (t["onnx_fp32"]["nme"],
-                                                         t["onnx_fp32"]["failure"]) in md
-    assert card["parity"]["max_abs_px"] < 1e-3  # ONNX reproduces Caffe's AM (the export's own check, 1e-3 px)
+    t, chk = card["test"], card["check_sample"]
+    for key, label in (("caffe_am", "Caffe AM (the report)"), ("onnx_fp32", "ONNX FP32 (`mcl.onnx`)"),
+                       ("onnx_int8", "ONNX INT8 (`mcl.int8.onnx`)")):
+        assert "| %s | %.2f | %.2f |" % (label, t[key]["nme"], t[key]["failure"]) in md, (name, key)
+    assert "NME FP32 **%.3f %%**, INT8 **%.3f %%**" % (chk["nme_fp32"], chk["nme_int8"]) in md
 
 
 def test_model_names_and_errors():

@@ -1,6 +1,7 @@
 """Loaders for the three benchmark formats. Each returns a LoadResult (faces, problems)."""
 
 from mcl_caffe.core.box_file import BadSample, read_box_file
+from mcl_caffe.data.datasets.authors_points import AuthorsFace, match_faces, read_authors_points
 from mcl_caffe.data.datasets.box_file import attach_boxes, attach_list_boxes
 from mcl_caffe.data.datasets.cofw import load_cofw, read_cofw_mat
 from mcl_caffe.data.datasets.mtfl import load_mtfl_list
@@ -33,4 +34,7 @@ __all__ = [
     "read_sun_list",
     "SunEntry",
     "W300_TEST_SUBSETS",
+    "AuthorsFace",
+    "read_authors_points",
+    "match_faces",
 ]

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from mcl_caffe.core.landmarks import get_scheme
-from mcl_caffe.core.box_file import BadSample, parse_float
+from mcl_caffe.core.box_file import BadSample, parse_float, token_lines
 from mcl_caffe.data.datasets.sample import Face, FaceCollector, LoadResult
 
 N_POINTS = 5
@@ -33,34 +33,28 @@ def load_mtfl_list(list_path, limit: int | None = None, origin: float = MTFL_ORI
     """Read one MTFL-format list. `limit` keeps only the first `limit` non-empty lines; `origin` is the
     file's coordinate origin (1 for the MTFL release), subtracted to give 0-based pixel centres."""
     list_path = Path(list_path)
-    if not list_path.is_file():
-        raise FileNotFoundError("MTFL list file not found: %s" % list_path)
+    lines = token_lines(list_path, "MTFL list file")
     scheme = get_scheme("aflw5")
     root = list_path.resolve().parent
     out = FaceCollector(scheme)
     order = 0
-    with open(list_path, "r", encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            tokens = line.split()
-            if not tokens:
-                continue
-            if limit is not None and order >= limit:
-                break
-            where = "%s:%d" % (list_path, lineno)
-            with out.skipping():
-                if len(tokens) < 1 + 2 * N_POINTS:
-                    raise BadSample(
-                        "wrong point count",
-                        "%s: expected an image path and %d coordinates, got %d fields"
-                        % (where, 2 * N_POINTS, len(tokens)),
-                    )
-                rel = tokens[0].replace("\\", "/")
-                vals = [
-                    parse_float(t, "%s column %d" % (where, i + 2))
-                    for i, t in enumerate(tokens[1 : 1 + 2 * N_POINTS])
-                ]
-                xs, ys = vals[:N_POINTS], vals[N_POINTS:]
-                out.keep(Face(source="%s (%s)" % (where, rel), points=np.stack([xs, ys], axis=1) - origin,
-                              image_path=str(root / rel), group=rel, order=order))
-            order += 1
+    for _, where, tokens in lines:
+        if limit is not None and order >= limit:
+            break
+        with out.skipping():
+            if len(tokens) < 1 + 2 * N_POINTS:
+                raise BadSample(
+                    "wrong point count",
+                    "%s: expected an image path and %d coordinates, got %d fields"
+                    % (where, 2 * N_POINTS, len(tokens)),
+                )
+            rel = tokens[0].replace("\\", "/")
+            vals = [
+                parse_float(t, "%s column %d" % (where, i + 2))
+                for i, t in enumerate(tokens[1 : 1 + 2 * N_POINTS])
+            ]
+            xs, ys = vals[:N_POINTS], vals[N_POINTS:]
+            out.keep(Face(source="%s (%s)" % (where, rel), points=np.stack([xs, ys], axis=1) - origin,
+                          image_path=str(root / rel), group=rel, order=order))
+        order += 1
     return out.result()

@@ -15,11 +15,10 @@ ValueError naming the file and line.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from mcl_caffe.core.box_file import BadSample, parse_float
+from mcl_caffe.core.box_file import BadSample, parse_float, token_lines
 
 N_POINTS = 5
 
@@ -33,27 +32,19 @@ class SunEntry:
 
 
 def read_sun_list(path) -> list[SunEntry]:
-    path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError("Sun et al. training list not found: %s" % path)
     out = []
-    with open(path, "r", encoding="utf-8", errors="replace") as fh:
-        for lineno, line in enumerate(fh, start=1):
-            tok = line.split()
-            if not tok:
-                continue
-            where = "%s:%d" % (path, lineno)
-            if len(tok) != 1 + 4 + 2 * N_POINTS:
-                raise ValueError(
-                    "%s: expected a path, 4 box numbers and %d coordinates, got %d fields"
-                    % (where, 2 * N_POINTS, len(tok))
-                )
-            try:
-                nums = np.array([parse_float(t, where) for t in tok[1:]])
-            except BadSample as exc:
-                raise ValueError(exc.message) from None
-            box = nums[:4]
-            if not (box[1] > box[0] and box[3] > box[2]):
-                raise ValueError("%s: box (left right top bottom) %s has no area" % (where, box.tolist()))
-            out.append(SunEntry(tok[0].replace("\\", "/"), box, nums[4:].reshape(N_POINTS, 2), lineno))
+    for lineno, where, tok in token_lines(path, "Sun et al. training list"):
+        if len(tok) != 1 + 4 + 2 * N_POINTS:
+            raise ValueError(
+                "%s: expected a path, 4 box numbers and %d coordinates, got %d fields"
+                % (where, 2 * N_POINTS, len(tok))
+            )
+        try:
+            nums = np.array([parse_float(t, where) for t in tok[1:]])
+        except BadSample as exc:
+            raise ValueError(exc.message) from None
+        box = nums[:4]
+        if not (box[1] > box[0] and box[3] > box[2]):
+            raise ValueError("%s: box (left right top bottom) %s has no area" % (where, box.tolist()))
+        out.append(SunEntry(tok[0].replace("\\", "/"), box, nums[4:].reshape(N_POINTS, 2), lineno))
     return out
