@@ -560,7 +560,8 @@ def test_the_intro_names_what_a_profile_is(profile, says):
     from mcl_caffe.report.markdown import intro_section
 
     ctx = {"dataset": "300w", "profile": profile, "scheme": get_scheme("300w68"), "results": {},
-           "generated": "today", "report_command": "make report", "commit": "abc", "train_command": "make all",
+           "generated": "today", "report_command": "make report", "commit": "abc",
+           "train_command": "make all",
            "test_list": "t.txt", "n_test": 1, "eval_seconds": 1.0, "test_statement": "IBUG",
            "d_definition": "eye centres"}
     text = "\n".join(intro_section(ctx))
