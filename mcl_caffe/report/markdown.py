@@ -32,9 +32,11 @@ def intro_section(ctx: dict) -> list[str]:
         L.append("")
         L.append(
             "> Profile `%s` is not the paper's schedule (see *Training profile*): the numbers measure this "
-            "short run, not the method at convergence.%s"
+            "%s, not the method at convergence.%s"
             % (
                 prof,
+                "run (the paper's stage 1 stopped after its third decay, at 90,000 iterations; stages 2-4 as "
+                "the `cpu` profile's)" if prof == "long" else "short run",
                 (
                     " The smoke profile trains for a few minutes; its numbers are meaningless as "
                     "results and only exercise the pipeline."

@@ -241,13 +241,13 @@ def markdown(summary: dict, study: Study, command: str) -> str:
                                                                  " ".join(c.data_args)))
     for ds, s in summary.items():
         views = sorted({k for r in s["rows"] for k in r.get("views", {})}, key=lambda k: (k != "val", k))
+        cols = ["candidate", "iterations", "S"] + views + ["S - S(incumbent) [95 % interval]", "train min"]
         out += ["", "## %s" % ("300-W (68 points)" if ds == "300w" else "AFLW (5 points)"), "",
-                "| candidate | iterations | S | %s | S - S(incumbent) [95 %% interval] | train min |"
-                % " | ".join(views),
+                "| %s |" % " | ".join(cols),
                 "|---|---:|---:|%s---|---:|" % ("---:|" * len(views))]
         for r in s["rows"]:
             if not r["iterations"]:
-                out.append("| %s | not run |%s | | |" % (r["name"], " |" * (len(views) + 1)))
+                out.append("| %s | not run |%s" % (r["name"], " |" * (len(cols) - 2)))
                 continue
             lo, hi = r.get("vs_incumbent", (0.0, 0.0))
             vs = ("%+.3f [%+.3f, %+.3f]" % (100 * r["delta"], 100 * lo, 100 * hi)

@@ -547,3 +547,25 @@ def test_perturb_dry_run_and_eval_only(tiny, made, tmp_path):
         )
     finally:
         shutil.rmtree(base.root / "perturb")
+
+
+@pytest.mark.parametrize("profile,says", [
+    ("cpu", "measure this short run, not the method at convergence"),
+    ("long", "measure this run (the paper's stage 1 stopped after its third decay, at 90,000 iterations; "
+             "stages 2-4 as the `cpu` profile's)"),
+    ("paper", None),
+])
+def test_the_intro_names_what_a_profile_is(profile, says):
+    from mcl_caffe.core.landmarks import get_scheme
+    from mcl_caffe.report.markdown import intro_section
+
+    ctx = {"dataset": "300w", "profile": profile, "scheme": get_scheme("300w68"), "results": {},
+           "generated": "today", "report_command": "make report", "commit": "abc",
+           "train_command": "make all",
+           "test_list": "t.txt", "n_test": 1, "eval_seconds": 1.0, "test_statement": "IBUG",
+           "d_definition": "eye centres"}
+    text = "\n".join(intro_section(ctx))
+    if says is None:
+        assert "not the paper's schedule" not in text
+    else:
+        assert says in text and "not the paper's schedule" in text
