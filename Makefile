@@ -206,6 +206,13 @@ BENCH_PIPELINE_ARGS ?=
 bench-pipeline:  ## mcl-align on photos, images/s for decode/detection/landmarks, 1-2 threads, FP32/INT8 -> runs/bench-pipeline/
 	@$(PY) tools/bench_pipeline.py --out-dir $(RUNS)/bench-pipeline $(BENCH_PIPELINE_ARGS)
 
+# mcl-align-batch (Ray Data, 1 and 2 actors) vs one mcl-align process, FP32/INT8, on a tree of ~5000 real faces
+# (tools/bench_batch.py --help; needs pip install .[scale]); BENCH_BATCH_ARGS="--images 200" for a quick run
+BENCH_BATCH_ARGS ?=
+.PHONY: bench-batch
+bench-batch:  ## mcl-align-batch images/s, 1-2 actors, FP32/INT8, Ray overhead per image -> runs/bench-batch/
+	@$(PY) tools/bench_batch.py --out-dir $(RUNS)/bench-batch $(BENCH_BATCH_ARGS)
+
 # ---- face detectors for mcl-align (mcl_caffe/infer/detectors.py; tools/detector_bench.py --help)
 .PHONY: detector-bench detector-calibration
 # DETECTOR_MODEL=path/to/a/300w68.onnx for the NME columns (default: models/300w68/mcl.onnx when it exists)

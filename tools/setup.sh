@@ -88,7 +88,7 @@ CONSTRAINTS="$ROOT/constraints.txt"
 export PIP_CONSTRAINT="$CONSTRAINTS"
 deps_key=$(cat "$ROOT/setup.cfg" "$ROOT/pyproject.toml" "$CONSTRAINTS" | sha256sum | cut -c1-16)
 if [[ ! -f "$VENV/.deps-$deps_key" ]]; then
-  say "  pip install -e .[train,test,detectors] with the versions in constraints.txt (log: $LOG)"
+  say "  pip install -e .[train,test,detectors,scale] with the versions in constraints.txt (log: $LOG)"
   "$VPY" -m pip install -q --upgrade pip setuptools wheel >"$LOG" 2>&1 || fail "pip could not install pip, setuptools and wheel"
   # opencv-python-headless and the contrib build both own cv2/: never keep both (an earlier setup.cfg
   # asked for the plain one), or removing one breaks the other
@@ -96,7 +96,7 @@ if [[ ! -f "$VENV/.deps-$deps_key" ]]; then
     "$VPY" -m pip uninstall -y -q opencv-python-headless opencv-contrib-python-headless >>"$LOG" 2>&1 \
       || fail "could not remove the plain opencv-python-headless"
   fi
-  "$VPY" -m pip install -q -e "$ROOT[train,test,detectors]" >>"$LOG" 2>&1 || fail "pip install of the project's dependencies failed"
+  "$VPY" -m pip install -q -e "$ROOT[train,test,detectors,scale]" >>"$LOG" 2>&1 || fail "pip install of the project's dependencies failed"
   # a venv made before the lock may hold packages the lock does not list: say so, as they are not covered
   extra=$("$VPY" -m pip freeze --all --exclude-editable --exclude "$CAFFE_SDIST" | cut -d= -f1 | tr 'A-Z_' 'a-z-' | sort -u \
     | comm -23 - <(grep -v '^#' "$CONSTRAINTS" | cut -d= -f1 | tr 'A-Z_' 'a-z-' | sort -u) | tr '\n' ' ')

@@ -154,8 +154,6 @@ def read_photo(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
     """Decode an image file upright (EXIF orientation applied) as uint8 BGR.  Raises ImageReadError naming
     the file for a missing path, a folder, an unreadable, unknown, corrupt or truncated file, and an image
     above max_pixels (checked from the header, before decoding)."""
-    import cv2
-
     p = Path(path)
     if not p.exists():
         raise ImageReadError("image file not found: %s" % p)
@@ -165,6 +163,14 @@ def read_photo(path, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
         data = p.read_bytes()
     except OSError as exc:
         raise ImageReadError("cannot read %s: %s" % (p, exc.strerror or exc)) from None
+    return decode_photo(data, p, max_pixels)
+
+
+def decode_photo(data: bytes, p, max_pixels: int = DEFAULT_MAX_PIXELS) -> Photo:
+    """read_photo for a file's bytes already read (mcl-align-batch reads them through pyarrow.fs); `p`
+    names the file in the errors."""
+    import cv2
+
     if not data:
         raise ImageReadError("%s is empty (0 bytes)" % p)
     fmt, size, orientation = _header(data, p)
