@@ -193,3 +193,11 @@ def test_small_eye_distances_are_valid_and_a_single_face_may_give_d_as_a_scalar(
 def test_percent_of_a_scalar_is_a_plain_float():
     assert type(M.percent(0.25)) is float and M.percent(0.25) == 25.0
     assert type(M.percent(np.float64(0.5))) is float and M.percent(np.float64(0.5)) == 50.0
+
+
+def test_auc_default_grid_integrates_a_step_between_grid_points_exactly():
+    """The default 1001 thresholds over [0, 0.1] are 1e-4 apart. Every face at NME 0.05005 (mid-way between
+    the grid points 0.0500 and 0.0501): the CED is 0 up to 0.0500 and 1 from 0.0501, and the trapezoid
+    across that cell (area 1e-4 / 2) equals the exact step's, so AUC = (0.1 - 0.05005) / 0.1 = 0.4995;
+    tolerance 1e-9 for the rounding of the sum of 1000 trapezoids (each ~1e-4, relative error ~1e-16)."""
+    assert M.auc(np.full(4, 0.05005)) == pytest.approx(0.4995, abs=1e-9)
