@@ -4,7 +4,7 @@ import pickle
 import numpy as np
 import pytest
 
-from mcl_caffe.core.box_file import BadSample, parse_float, read_box_file
+from mcl_caffe.core.box_file import BadSample, parse_float, read_box_file, token_lines
 from conftest import SHARED_DATA
 
 
@@ -51,3 +51,16 @@ def test_parse_float_and_bad_sample_pickle():
     back = pickle.loads(pickle.dumps(e.value))  # crosses worker processes
     assert (back.reason, back.message) == (e.value.reason, e.value.message)
     assert str(back) == "f:1: non-numeric value '3,5'"
+
+
+def test_token_lines_replace_undecodable_bytes_and_split_on_commas_only_when_asked(tmp_path):
+    """A byte that is not UTF-8 (0xff, e.g. a Latin-1 file) becomes U+FFFD instead of stopping the read;
+    commas are part of a token unless commas=True (box files only)."""
+    f = tmp_path / "list.txt"
+    f.write_bytes(b"caf\xe9 1,5 2\n\n\xff 3\n")
+    assert list(token_lines(f, "list")) == [
+        (1, "%s:1" % f, ["caf\ufffd", "1,5", "2"]),
+        (3, "%s:3" % f, ["\ufffd", "3"]),
+    ]
+    split = [t for _, _, t in token_lines(f, "list", commas=True)]
+    assert split == [["caf\ufffd", "1", "5", "2"], ["\ufffd", "3"]]

@@ -271,3 +271,64 @@ def test_box_calibration_defaults():
     assert (cal.scale, cal.dx, cal.dy) == pytest.approx((1.3 * 30 / 40, -5 / 40, 5 / 40), rel=1e-12)
     # a sub-pixel box is still a box
     assert C.crop_for_given_box([0.0, 0.5, 0.0, 0.25], cal)[2] == pytest.approx(cal.scale * 0.5)
+
+
+# ------------------------------------------------------------------ issue 27: survivors of make mutation
+def test_crop_rule_honours_the_patch_size_and_takes_sub_pixel_boxes():
+    # box 40 x 20 centred on (30, 30), 300w68: side = 1.3 * 40 = 52; the centre of patch pixel 0 lies half a
+    # patch pixel (side / size / 2) inside the square's edge: x0 = 30 - 26 + 52 / size / 2
+    box = [10.0, 50.0, 20.0, 40.0]
+    assert C.crop_for_box(box, "300w68").tolist() == pytest.approx([4.52, 4.52, 52.0], rel=1e-12)
+    crop100 = C.crop_for_box(box, "300w68", size=100)
+    assert crop100.tolist() == pytest.approx([4.26, 4.26, 52.0], rel=1e-12)
+    given100 = C.crop_for_given_box(box, C.BoxCalibration(scale=1.3), size=100)
+    assert given100.tolist() == pytest.approx([4.26, 4.26, 52.0], rel=1e-12)
+    # on a 100-pixel patch the box centre lands on the patch centre 49.5, the crop's corner pixel on 0
+    assert C.image_to_patch([[30.0, 30.0], [4.26, 4.26]], crop100, size=100) == pytest.approx(
+        np.array([[49.5, 49.5], [0.0, 0.0]]), abs=1e-12)
+    # a box of 0.5 x 0.25 (e.g. normalised coordinates) is a box: side 0.65, centre (0.25, 0.125)
+    assert C.crop_for_box([0.0, 0.5, 0.0, 0.25], "300w68").tolist() == pytest.approx(
+        [0.25 - 0.325 + 0.0065, 0.125 - 0.325 + 0.0065, 0.65], rel=1e-12)
+
+
+def test_box_calibration_of_given_boxes_higher_than_wide():
+    given = np.array([[0.0, 10.0, 0.0, 20.0]] * 10)  # 10 wide, 20 high, centre (5, 10)
+    tight = np.array([[3.0, 9.0, 6.0, 18.0]] * 10)  # 6 wide, 12 high, centre (6, 12)
+    cal = C.fit_box_calibration(given, tight, "300w68")
+    assert (cal.scale, cal.dx, cal.dy) == pytest.approx((1.3 * 12 / 20, 1 / 20, 2 / 20), rel=1e-12)
+
+
+def test_rotation_about_a_centre_off_the_diagonal():
+    R = C.rotation_about((10.0, 20.0), 90)
+    assert C.apply_affine(R, [[10.0, 20.0], [20.0, 20.0]]) == pytest.approx(np.array([[10, 20], [10, 10]]),
+                                                                            abs=1e-12)
+
+
+def test_crop_matrix_isotropy_check_is_relative_to_the_scale():
+    """A 5000-pixel crop has scale s = 0.01: it round-trips, and a y scale 1e-6 larger (relative) is refused
+    (the tolerance is 1e-9 of s, i.e. 1e-11 here: an absolute 1e-9 / s = 1e-7 would let it through)."""
+    assert C.crop_from_matrix(C.crop_matrix((-100.0, -200.0, 5000.0))) == pytest.approx([-100, -200, 5000],
+                                                                                          rel=1e-12)
+    with pytest.raises(ValueError, match="^not an axis-aligned isotropic crop matrix$"):
+        C.crop_from_matrix([[0.01, 0.0, 1.0], [0.0, 0.01 * (1 + 1e-6), 2.0]])
+
+
+def test_grey_default_order_is_bgr_and_floats_become_uint8():
+    bgr = np.array([[[50, 100, 200]]], np.uint8)  # B, G, R
+    assert C.to_gray(bgr)[0, 0] == round(0.299 * 200 + 0.587 * 100 + 0.114 * 50)  # 124: imread order
+    g = C.to_gray(np.array([[9.6, 300.0, -2.0]]))
+    assert g.dtype == np.uint8 and g.tolist() == [[10, 255, 0]]
+
+
+def test_warp_replicates_the_border_pixels_in_the_warp_and_in_the_blur():
+    # a uniform 20 x 20 image seen through a crop reaching 30 pixels beyond every edge: all 200, no black
+    flat = np.full((20, 20), 200, np.uint8)
+    A = C.crop_matrix((-30.0, -30.0, 80.0))  # 80 pixels onto 50: downscale 1.6, blur sigma 0.3
+    assert C.warp_to_patch(flat, A).tolist() == [[200] * 50] * 50
+    # one bright column at x = 0 of a dark 200 x 200 image, downscale 4 (blur sigma 1.5); patch column 0
+    # samples image column 0 exactly. Replicated border: the taps left of column 0 read 255 too, so the
+    # blurred value is 255 (1/2 + G(0)/2) > 127.5; a mirrored border would give 255 G(0), G(0) < 1/2.
+    img = np.zeros((200, 200), np.uint8)
+    img[:, 0] = 255
+    patch = C.warp_to_patch(img, C.crop_matrix((0.0, 0.0, 200.0)))
+    assert patch[25, 0] >= 128

@@ -239,6 +239,14 @@ def test_interocular_matches_hand_computation(w300_points):
     assert s.interocular(p) == pytest.approx(hand, rel=1e-12)
     d = s.interocular(w300_points[:5])
     assert d.shape == (5,) and d[0] == pytest.approx(hand, rel=1e-12)
+    assert type(s.interocular(p)) is float  # one face: a plain number, as metrics.point_errors accepts
+
+
+def test_unknown_scheme_names_list_the_known_ones():
+    with pytest.raises(KeyError) as e:
+        get_scheme("nosuch")
+    assert e.value.args == (
+        "unknown landmark scheme 'nosuch' (known: aflw5, cofw29, 300w68, aflw, mtfl, cofw, 300w)",)
 
 
 def _sides_ok(points, scheme, width):

@@ -153,3 +153,51 @@ def test_bad_inputs_are_refused():
         M.nme(g, g, [40.0, 41.0])
     with pytest.raises(ValueError, match="even"):
         M.point_errors(np.zeros((1, 5)), np.zeros((1, 5)), [1.0])
+
+
+def test_flat_points_are_x_y_pairs_and_bad_shapes_are_refused():
+    """as_points: flat (N, 2n) rows are x1, y1, x2, y2, ...; anything but (N, n, 2) or (N, 2n) is refused."""
+    flat = np.array([[1.0, 2.0, 3.0, 4.0, 5.0, 6.0]])
+    p = M.as_points(flat)
+    assert p.shape == (1, 3, 2) and p.tolist() == [[[1, 2], [3, 4], [5, 6]]]
+    with pytest.raises(ValueError, match=r"^points must be \(N, n, 2\) or \(N, 2n\), got \(1, 4, 3\)$"):
+        M.as_points(np.zeros((1, 4, 3)))  # three coordinates per point
+    with pytest.raises(ValueError, match=r"got \(6,\)$"):
+        M.as_points(np.zeros(6))  # one flat face without its face axis
+    with pytest.raises(ValueError, match=r"got \(1, 1, 3, 2\)$"):
+        M.as_points(np.zeros((1, 1, 3, 2)))
+
+
+def test_point_errors_check_each_sides_face_count_against_d():
+    g = face68()[None]
+    two = np.concatenate([g, g])
+    with pytest.raises(ValueError, match="^2 faces of points but 1 normalisers d$"):
+        M.point_errors(two, g, [40.0])  # the prediction has a face too many
+    with pytest.raises(ValueError, match="^2 faces of points but 1 normalisers d$"):
+        M.point_errors(g, two, [40.0])  # the ground truth has a face too many
+
+
+def test_small_eye_distances_are_valid_and_a_single_face_may_give_d_as_a_scalar():
+    """d is in the points' units: normalised coordinates give d < 1, which is positive and accepted."""
+    gt = np.array([[[0.2, 0.3], [0.8, 0.3], [0.5, 0.5], [0.3, 0.7], [0.7, 0.7]]])
+    d = S5.interocular(gt[0])  # one face: a float, 0.6
+    assert isinstance(d, float) and d == pytest.approx(0.6, rel=1e-12)
+    pred = gt.copy()
+    pred[0, 2] += [0.03, 0.04]  # the nose 0.05 off: 0.05 / 0.6 = 1 / 12
+    e = M.point_errors(pred, gt, d)
+    assert e.shape == (1, 5)
+    assert e[0].tolist() == pytest.approx([0, 0, 1 / 12, 0, 0], abs=1e-12)
+    assert M.nme(pred, gt, [0.6])[0] == pytest.approx(1 / 60, rel=1e-12)  # (1 / 12) / 5 points
+
+
+def test_percent_of_a_scalar_is_a_plain_float():
+    assert type(M.percent(0.25)) is float and M.percent(0.25) == 25.0
+    assert type(M.percent(np.float64(0.5))) is float and M.percent(np.float64(0.5)) == 50.0
+
+
+def test_auc_default_grid_integrates_a_step_between_grid_points_exactly():
+    """The default 1001 thresholds over [0, 0.1] are 1e-4 apart. Every face at NME 0.05005 (mid-way between
+    the grid points 0.0500 and 0.0501): the CED is 0 up to 0.0500 and 1 from 0.0501, and the trapezoid
+    across that cell (area 1e-4 / 2) equals the exact step's, so AUC = (0.1 - 0.05005) / 0.1 = 0.4995;
+    tolerance 1e-9 for the rounding of the sum of 1000 trapezoids (each ~1e-4, relative error ~1e-16)."""
+    assert M.auc(np.full(4, 0.05005)) == pytest.approx(0.4995, abs=1e-9)

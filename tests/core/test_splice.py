@@ -27,3 +27,21 @@ def test_splice_rejects_overlapping_or_incomplete_partitions():
         splice(ws, bs, [[0, 1], [1, 2]])
     with pytest.raises(ValueError, match="no cluster"):
         splice(ws, bs, [[0], [1]])
+
+
+def test_splice_needs_as_many_weights_and_biases_as_clusters_and_at_least_one():
+    ws, bs = [np.zeros((6, 2))] * 2, [np.zeros(6)] * 2
+    message = "^need one weight matrix and one bias per cluster$"
+    with pytest.raises(ValueError, match=message):
+        splice(ws, bs, [[0], [1], [2]])  # three clusters, two layers
+    with pytest.raises(ValueError, match=message):
+        splice(ws, bs[:1], [[0, 1], [2]])  # one bias short
+    with pytest.raises(ValueError, match=message):
+        splice([], [], [])
+
+
+def test_splice_names_exactly_the_landmarks_no_cluster_covers():
+    # 5 landmarks (10 output rows); clusters cover landmarks 0 and 3: 1, 2 and 4 are missing
+    ws, bs = [np.zeros((10, 2))] * 2, [np.zeros(10)] * 2
+    with pytest.raises(ValueError, match=r"^landmarks \[1, 2, 4\] belong to no cluster$"):
+        splice(ws, bs, [[0], [3]])

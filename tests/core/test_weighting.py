@@ -91,3 +91,45 @@ def test_pretraining_weights_are_all_one():
     """Algorithm 1, step 1: u_j = 1 for every landmark."""
     u = uniform_weights(68)
     assert u.dtype == np.float64 and u.tolist() == [1.0] * 68
+
+
+def test_eq8_cluster_size_runs_from_one_to_n():
+    with pytest.raises(ValueError, match=r"^cluster size 0 must be in 1\.\.5$"):
+        cluster_point_weights(5, 0)
+    with pytest.raises(ValueError, match=r"^cluster size 6 must be in 1\.\.5$"):
+        cluster_point_weights(5, 6)
+    # |P| = n: Eq. 7 gives u_P n = n, so u_P = 1, and Eq. 6 u_Q = u_P / alpha = 1 / 125
+    assert cluster_point_weights(5, 5) == pytest.approx((1.0, 1 / 125), rel=1e-14)
+
+
+def test_eq9_cluster_bounds_a_whole_face_cluster_and_another_alpha():
+    with pytest.raises(ValueError, match=r"^cluster indices must be distinct and within 0\.\.4, got \[5\]$"):
+        multi_center_weights(ERRORS, [5])  # index n is one past the last landmark
+    with pytest.raises(ValueError, match=r"within 0\.\.4, got \[-1\]$"):
+        multi_center_weights(ERRORS, [-1])
+    # a cluster of every landmark: u_P = 1 (Eq. 8 with |P| = n), Eq. 9 is then Eq. 5: u = n eps / sum eps
+    u = multi_center_weights([1.0, 2.0, 3.0, 4.0], [0, 1, 2, 3])
+    np.testing.assert_allclose(u, [0.4, 0.8, 1.2, 1.6], rtol=1e-14)
+    # alpha = 3, n = 5, P = {0}, equal errors: Eq. 8 gives u_P = 3 * 5 / (2 * 1 + 5) = 15 / 7, u_Q = 5 / 7
+    u = multi_center_weights(np.ones(5), [0], alpha=3.0)
+    np.testing.assert_allclose(u, np.array([15.0, 5.0, 5.0, 5.0, 5.0]) / 7, rtol=1e-14)
+
+
+def test_perturbation_follows_its_seed():
+    """Same seed, same landmarks raised; another seed, other landmarks (68 points: C(68, 34) ~ 2.8e19 ways
+    to pick the raised half, so two seeds agreeing by chance is out of the question)."""
+    u = np.ones(68)
+    a, b = perturbed_weights(u, 0.4, seed=7), perturbed_weights(u, 0.4, seed=7)
+    np.testing.assert_array_equal(a, b)
+    assert np.sum(a > 1) == 34 and np.sum(a < 1) == 34  # floor(68 / 2) raised, the rest lowered
+    c = perturbed_weights(u, 0.4, seed=8)
+    assert not np.array_equal(a, c)
+
+
+def test_errors_must_be_one_dimensional_and_one_landmark_is_enough():
+    with pytest.raises(ValueError, match="^per-landmark errors must be a non-empty 1-D sequence$"):
+        error_proportional_weights([[0.1, 0.2], [0.3, 0.4]])
+    with pytest.raises(ValueError, match="^per-landmark errors must be a non-empty 1-D sequence$"):
+        error_proportional_weights([])
+    # n = 1: Eq. 5 gives u = 1 * eps / eps = 1
+    assert error_proportional_weights([0.3]).tolist() == [1.0]

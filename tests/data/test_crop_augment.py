@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from mcl_caffe.core import crop as C
-from mcl_caffe.data.augment import AugmentConfig, augment_face, face_rng, nominal_sample, sample_image_points
+from mcl_caffe.data.augment import (AugmentConfig, augment_face, face_rng, flip_sample, nominal_sample,
+                                   sample_image_points)
 from mcl_caffe.data.datasets import load_300w, load_mtfl_list
 from mcl_caffe.core.landmarks import get_scheme
 from conftest import SHARED_DATA
@@ -220,3 +221,24 @@ def test_options_change_the_sample_count_and_jpeg_changes_pixels_only(mtfl_faces
         AugmentConfig(flip="sometimes")
     with pytest.raises(ValueError):
         AugmentConfig(rotations=0)
+
+
+def test_flip_sample_mirrors_x_about_the_patch_width_not_its_height():
+    """A 4 x 6 (rows x columns) patch: x -> 6 - 1 - x, y unchanged; left and right points swap indices
+    (5 points: eyes 0 <-> 1, mouth corners 3 <-> 4)."""
+    s5 = get_scheme("aflw")
+    patch = np.zeros((4, 6), np.uint8)
+    patch[1, 1] = 200  # the left eye's pixel
+    pts = np.array([[1, 1], [4, 1], [2.5, 2], [1.5, 3], [3.5, 3]], float)
+    fp, fq = flip_sample(patch, pts, s5)
+    assert fp.shape == (4, 6) and fp[1, 4] == 200 and fp.sum() == 200  # column 1 -> 6 - 1 - 1 = 4
+    # mirrored point i is original point flip_perm[i] at x' = 5 - x
+    assert fq.tolist() == [[1, 1], [4, 1], [2.5, 2], [1.5, 3], [3.5, 3]]
+    # an asymmetric set: out[i] = in[flip_perm[i]] with x -> 5 - x
+    pts2 = np.array([[0, 0], [1, 1], [2, 2], [3, 3], [5, 0]], float)
+    assert flip_sample(patch, pts2, s5)[1].tolist() == [[4, 1], [5, 0], [3, 2], [0, 0], [2, 3]]
+    # a (channels, rows, columns) patch mirrors its last axis: the width is still 6
+    stack = np.stack([patch, patch])
+    fs, fq3 = flip_sample(stack, pts2, s5)
+    assert fs.shape == (2, 4, 6) and fs[1, 1, 4] == 200 and fs.sum() == 400
+    assert fq3.tolist() == [[4, 1], [5, 0], [3, 2], [0, 0], [2, 3]]
