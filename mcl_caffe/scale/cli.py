@@ -40,7 +40,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("src", metavar="SRC", help="folder, glob or list file of images (local or URI)")
     p.add_argument("out", metavar="OUT", help="output folder of Parquet shards (created; reused to resume)")
-    p.add_argument("--address", default="local", help="local (default), auto, or ray://HOST:PORT")
+    p.add_argument("--address", default="local",
+                   help="local (default), auto, HOST:PORT of a head started with ray start, or ray://HOST:PORT")
     p.add_argument(
         "-m", "--model", default="300w68", metavar="NAME|PATH", help="300w68 (default), aflw5 or .onnx"
     )
