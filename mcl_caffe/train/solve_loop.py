@@ -97,8 +97,22 @@ def snapshots(snap_dir: Path) -> list[tuple[int, Path, Path]]:
             continue
         if msg.iter != it or not msg.learned_net:
             continue
+        if len(msg.history) != _param_blobs(model):
+            # a file cut at a field boundary parses, but without its last momentum blobs (or its weights file
+            # lacks layers): Caffe would abort on restoring it, or start layers from scratch
+            continue
         found.append((it, state, model))
     return sorted(found)
+
+
+def _param_blobs(model: Path) -> int:
+    """Parameter blobs in a .caffemodel: one momentum blob each in a complete solverstate (SGD), or -1."""
+    net = caffe_pb2.NetParameter()
+    try:
+        net.ParseFromString(model.read_bytes())
+    except Exception:
+        return -1
+    return sum(len(layer.blobs) for layer in net.layer)
 
 
 def _prune(snap_dir: Path, keep_every: int = 0) -> None:

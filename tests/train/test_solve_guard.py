@@ -118,3 +118,26 @@ def test_healthy_run_finishes_and_resume_continues_the_loss_log(tmp_path):
     iters = [int(r.split(",")[0]) for r in (stage / "loss.csv").read_text().splitlines()[1:]]
     assert iters == list(range(1, 31))
     assert [s[0] for s in snapshots(stage / "snapshots")] == [20, 30]  # only the newest two are kept
+    # a snapshot cut at a protobuf field boundary still parses: without its last momentum blob, or with a
+    # weights file that lacks its last layer, it is not offered for resuming (Caffe would abort on the one
+    # and start the missing layers afresh from the other); the older complete one is
+    from caffe.proto import caffe_pb2
+
+    _, state, model = snapshots(stage / "snapshots")[-1]
+    full_state, full_model = state.read_bytes(), model.read_bytes()
+    msg = caffe_pb2.SolverState()
+    msg.ParseFromString(full_state)
+    assert len(msg.history) > 1
+    del msg.history[-1]
+    state.write_bytes(msg.SerializeToString())
+    assert [s[0] for s in snapshots(stage / "snapshots")] == [20]
+    state.write_bytes(full_state)
+    net = caffe_pb2.NetParameter()
+    net.ParseFromString(full_model)
+    while not net.layer[-1].blobs:  # drop the last layer that holds weights
+        del net.layer[-1]
+    del net.layer[-1]
+    model.write_bytes(net.SerializeToString())
+    assert [s[0] for s in snapshots(stage / "snapshots")] == [20]
+    model.write_bytes(full_model)
+    assert [s[0] for s in snapshots(stage / "snapshots")] == [20, 30]
