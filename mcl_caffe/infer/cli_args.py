@@ -87,6 +87,39 @@ def _float_in(lo: float, hi: float, what: str):
     return parse
 
 
+def add_detection_args(p: argparse.ArgumentParser) -> None:
+    """--min-face, --min-score, --max-side, --max-megapixels: the face detection options mcl-align and
+    mcl-align-batch share."""
+    p.add_argument(
+        "--min-face",
+        type=_int_at_least(1, "--min-face"),
+        default=20,
+        metavar="PX",
+        help="smallest face kept, pixels (the detector box's larger side; default 20)",
+    )
+    p.add_argument(
+        "--min-score",
+        type=_float_in(0, 1, "--min-score"),
+        default=DEFAULT_MIN_SCORE,
+        metavar="S",
+        help="smallest detector score kept, 0-1 (default %g; haar gives no score)" % DEFAULT_MIN_SCORE,
+    )
+    p.add_argument(
+        "--max-side",
+        type=_int_at_least(64, "--max-side"),
+        default=DEFAULT_MAX_SIDE,
+        metavar="PX",
+        help="long side of the largest image copy the detector sees (default %d)" % DEFAULT_MAX_SIDE,
+    )
+    p.add_argument(
+        "--max-megapixels",
+        type=_float_in(0.01, 1e4, "--max-megapixels"),
+        default=DEFAULT_MAX_PIXELS / 1e6,
+        metavar="MP",
+        help="larger images are an error, refused before decoding (default %g)" % (DEFAULT_MAX_PIXELS / 1e6),
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="mcl-align",
@@ -134,34 +167,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="with --detector haar: the cascade XML (default: OpenCV's "
         "haarcascade_frontalface_default.xml from cv2.data or /usr/share/opencv4)",
     )
-    p.add_argument(
-        "--min-face",
-        type=_int_at_least(1, "--min-face"),
-        default=20,
-        metavar="PX",
-        help="smallest face kept, pixels (the detector box's larger side; default 20)",
-    )
-    p.add_argument(
-        "--min-score",
-        type=_float_in(0, 1, "--min-score"),
-        default=DEFAULT_MIN_SCORE,
-        metavar="S",
-        help="smallest detector score kept, 0-1 (default %g; haar gives no score)" % DEFAULT_MIN_SCORE,
-    )
-    p.add_argument(
-        "--max-side",
-        type=_int_at_least(64, "--max-side"),
-        default=DEFAULT_MAX_SIDE,
-        metavar="PX",
-        help="long side of the largest image copy the detector sees (default %d)" % DEFAULT_MAX_SIDE,
-    )
-    p.add_argument(
-        "--max-megapixels",
-        type=_float_in(0.01, 1e4, "--max-megapixels"),
-        default=DEFAULT_MAX_PIXELS / 1e6,
-        metavar="MP",
-        help="larger images are an error, refused before decoding (default %g)" % (DEFAULT_MAX_PIXELS / 1e6),
-    )
+    add_detection_args(p)
     p.add_argument(
         "-o",
         "--out",

@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mcl_caffe.infer.cli_args import _float_in, _int_at_least
-from mcl_caffe.infer.find_faces import DEFAULT_MAX_SIDE, DEFAULT_MIN_SCORE
-from mcl_caffe.infer.images import DEFAULT_MAX_PIXELS
+from mcl_caffe.infer.cli_args import _int_at_least, add_detection_args
 from mcl_caffe.infer.inputs import UsageError
 
 DESCRIPTION = """\
@@ -60,15 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=32,
         help="images per actor call and shard",
     )
-    p.add_argument("--min-face", type=_int_at_least(1, "--min-face"), default=20, metavar="PX")
-    p.add_argument("--min-score", type=_float_in(0, 1, "--min-score"), default=DEFAULT_MIN_SCORE, metavar="S")
-    p.add_argument("--max-side", type=_int_at_least(64, "--max-side"), default=DEFAULT_MAX_SIDE, metavar="PX")
-    p.add_argument(
-        "--max-megapixels",
-        type=_float_in(0.01, 1e4, "--max-megapixels"),
-        default=DEFAULT_MAX_PIXELS / 1e6,
-        metavar="MP",
-    )
+    add_detection_args(p)
     p.add_argument(
         "--num-cpus", type=_int_at_least(1, "--num-cpus"), default=None, help="CPUs of a local cluster"
     )
