@@ -58,16 +58,7 @@ def main(argv=None) -> int:
         return _side_by_side(args, lists, command)
     result = bench_train.run(lists, warmup=args.warmup, iters=args.iters, passes=args.passes,
                              threads=args.threads)
-    result["command"] = command
-    md = bench_train.render(result, result["command"])
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / "bench-train.md").write_text(md)
-    (args.out_dir / "bench-train.json").write_text(json.dumps(result, indent=1) + "\n")
-    print(md)
-    print("bench_train: wrote %s and %s" % (args.out_dir / "bench-train.md",
-                                            args.out_dir / "bench-train.json"),
-          file=sys.stderr)
-    return 0
+    return _write(args.out_dir, "bench-train", result, command, bench_train.render)
 
 
 def _side_by_side(args, lists: dict, command: str) -> int:
@@ -75,28 +66,25 @@ def _side_by_side(args, lists: dict, command: str) -> int:
         print("bench_train: --side-by-side needs two nets (--points 5 68)", file=sys.stderr)
         return 2
     result = contention.side_by_side(lists, warmup=args.warmup, iters=args.iters)
-    result["command"] = command
-    md = contention.render_side_by_side(result, command)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / "side-by-side.md").write_text(md)
-    (args.out_dir / "side-by-side.json").write_text(json.dumps(result, indent=1) + "\n")
-    print(md)
-    print("bench_train: wrote %s and %s" % (args.out_dir / "side-by-side.md",
-                                            args.out_dir / "side-by-side.json"), file=sys.stderr)
-    return 0
+    return _write(args.out_dir, "side-by-side", result, command, contention.render_side_by_side)
 
 
 def _contention(args, lists: dict, command: str) -> int:
     points = args.points[0]
     result = contention.run(points, lists[points], threads=args.contention_threads, warmup=args.warmup,
                             iters=args.iters)
+    return _write(args.out_dir, "contention", result, command, contention.render)
+
+
+def _write(out_dir: Path, stem: str, result: dict, command: str, render) -> int:
+    """<stem>.md (rendered) and <stem>.json into out_dir; the markdown on stdout."""
     result["command"] = command
-    md = contention.render(result, command)
-    args.out_dir.mkdir(parents=True, exist_ok=True)
-    (args.out_dir / "contention.md").write_text(md)
-    (args.out_dir / "contention.json").write_text(json.dumps(result, indent=1) + "\n")
+    md = render(result, command)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / (stem + ".md")).write_text(md)
+    (out_dir / (stem + ".json")).write_text(json.dumps(result, indent=1) + "\n")
     print(md)
-    print("bench_train: wrote %s and %s" % (args.out_dir / "contention.md", args.out_dir / "contention.json"),
+    print("bench_train: wrote %s and %s" % (out_dir / (stem + ".md"), out_dir / (stem + ".json")),
           file=sys.stderr)
     return 0
 

@@ -6,7 +6,7 @@ import signal
 import sys
 from pathlib import Path
 
-from mcl_caffe.infer.cli_args import build_parser, check_output_paths, output_format
+from mcl_caffe.infer.cli_args import build_parser, check_output_paths, detection_kwargs, output_format
 from mcl_caffe.infer.inputs import UsageError
 
 def version_text(model_spec, int8: bool) -> str:
@@ -61,10 +61,8 @@ def run(args, err=None) -> int:
                 args.model or "300w68",
                 detector=detector,
                 int8=args.int8,
-                min_face=args.min_face,
-                min_score=args.min_score,
-                max_side=args.max_side,
                 threads=args.threads,
+                **detection_kwargs(args),
                 cascade=args.cascade,
                 batch_size=args.batch_size,
             )

@@ -120,6 +120,11 @@ def add_detection_args(p: argparse.ArgumentParser) -> None:
     )
 
 
+def detection_kwargs(args) -> dict:
+    """FaceAligner's keywords for the options add_detection_args adds (--max-megapixels is the reader's)."""
+    return dict(min_face=args.min_face, min_score=args.min_score, max_side=args.max_side)
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="mcl-align",

