@@ -1,7 +1,6 @@
 #!/usr/bin/env python3
-"""The data study: make data's augmentation and crop choices compared at an equal stage-1 budget, on
-validation only (mcl_caffe/train/data_study.py; `make data-study` makes each candidate's data, trains, and
-reports)."""
+"""Train and report the data study (mcl_caffe/train/data_study.py). `make data-study` makes each candidate's
+data, runs this with two lanes, then writes reports/data-study/."""
 import argparse
 import os
 from pathlib import Path
@@ -11,7 +10,7 @@ from mcl_caffe.train.segments import run_lanes
 
 
 def main(argv=None) -> int:
-    ap = argparse.ArgumentParser(description=__doc__ + "\n\n" + S.__doc__,
+    ap = argparse.ArgumentParser(description=S.__doc__ + "\n" + __doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--study", type=Path, default=Path("runs/data-study"),
                     help="the study's folder: data/<candidate>/<dataset>/ and train/<candidate>/ "
