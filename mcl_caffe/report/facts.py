@@ -177,6 +177,20 @@ def perturbation_results(layout: RunLayout) -> dict | None:
     return read_json(f) if f.is_file() else None
 
 
+def augmentation_words(aug: dict) -> str:
+    """make data's augmentation in words, from meta.json's "augmentation" (older files: what they hold)."""
+    if "rotations" not in aug:
+        return "augmentation"
+    words = ["%d rotations within +-%g deg" % (aug["rotations"], aug["max_angle"]),
+             "%d boxes each (scale %g-%g, shift %g)" % (aug["jitters"], aug["scale_min"], aug["scale_max"],
+                                                         aug["max_shift"])]
+    words += {"both": ["each also mirrored"], "random": ["mirrored at random"]}.get(aug.get("flip"), [])
+    if "crop_from" in aug:
+        words.append("crops from the %s" % {"landmarks": "landmarks' tight box",
+                                             "box": "face's detector box"}.get(aug["crop_from"], aug["crop_from"]))
+    return ", ".join(words)
+
+
 def data_lines(meta: dict, data_dir: Path) -> list[str]:
     if not meta:
         return ["No meta.json in %s." % data_dir]
@@ -197,8 +211,8 @@ def data_lines(meta: dict, data_dir: Path) -> list[str]:
                 str(s.get("faces", "—")),
                 str(s.get("samples", "—")),
                 {
-                    "train": "Omega_t; samples per face: %s (augmentation)"
-                    % aug.get("samples_per_face", "?"),
+                    "train": "Omega_t; samples per face: %s (%s)"
+                    % (aug.get("samples_per_face", "?"), augmentation_words(aug)),
                     "val": "validation set Omega_v (%s of the training faces), nominal crops"
                     % opts.get("val_fraction"),
                     "test": "nominal crops",
