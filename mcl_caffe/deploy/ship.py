@@ -24,7 +24,7 @@ from pathlib import Path
 
 
 from mcl_caffe.infer.shipped import FP32_FILE, INT8_FILE, SHIPPED, model_dir
-from mcl_caffe.report.facts import stage4_override
+from mcl_caffe.report.facts import augmentation_words, stage4_override
 
 CHECK_STRIDE = 10
 AFLW_TEST_BOXES = "boxes/aflw-bbox-annotation/AFLW_boundingbox.txt"
@@ -89,6 +89,10 @@ def ship(name: str, run_dir: Path, data_dir: Path, command: str, data_root=None,
     meta = json.loads(need["meta"].read_text())
     out = model_dir(name)
     out.mkdir(parents=True, exist_ok=True)
+    # the card of the model this one replaces, read before anything is overwritten (its own "replaces" dropped)
+    previous = json.loads((out / "model.json").read_text()) if (out / "model.json").is_file() else None
+    if previous:
+        previous.pop("replaces", None)
     for f in ("deploy.prototxt", "am.caffemodel", FP32_FILE):
         shutil.copyfile(need[f], out / f)
 
@@ -134,6 +138,8 @@ def ship(name: str, run_dir: Path, data_dir: Path, command: str, data_root=None,
                          "nme_fp32": check_nme(out / FP32_FILE, sample),
                          "nme_int8": check_nme(out / INT8_FILE, sample)},
     }
+    if previous:
+        card["replaces"] = previous
     (out / "model.json").write_text(json.dumps(card, indent=1, sort_keys=True) + "\n")
     (out / "MODEL.md").write_text(model_md(card))
     log("ship %s: wrote %s" % (name, out))
@@ -160,6 +166,9 @@ def model_md(c: dict) -> str:
            % (s4[0], s4[2]), ps["batch_size"]),
         "| training time | %d:%02d:%02d (the stages' training loops, from the report) |"
         % (h // 3600, h % 3600 // 60, h % 60),
+        "| training data | %s samples per face: %s |" % (
+            (c["data"].get("augmentation") or {}).get("samples_per_face", "?"),
+            augmentation_words(c["data"].get("augmentation") or {})),
         "| test set | %s |" % c["test_set"].replace("|", "/"),
         "", "## Accuracy on the test set (%d faces; NME in %% of the eye-centre distance, failure: NME > 10 "
             "%%)"
@@ -176,4 +185,29 @@ def model_md(c: dict) -> str:
         "",
         "## Check sample (`tests/infer/test_shipped_models.py` re-measures it)", "",
         "%s: NME FP32 **%.3f %%**, INT8 **%.3f %%**." % (s["label"], s["nme_fp32"], s["nme_int8"]), "",
-    ])
+    ] + changes_md(c))
+
+
+def changes_md(c: dict) -> list[str]:
+    """The section 'What changed': this card against the one it replaced (card["replaces"]), if any."""
+    old = c.get("replaces")
+    if not old:
+        return []
+    lines = ["## What changed from the model it replaces", "",
+             "- trained at commit `%s` (was `%s`: `%s`)" % (c["commit"], old["commit"], old["train_command"])]
+    aug, old_aug = (x["data"].get("augmentation") or {} for x in (c, old))
+    if augmentation_words(aug) != augmentation_words(old_aug) or \
+            aug.get("samples_per_face") != old_aug.get("samples_per_face"):
+        lines.append("- training data: %s samples per face, %s (was %s, %s)" % (
+            aug.get("samples_per_face", "?"), augmentation_words(aug), old_aug.get("samples_per_face", "?"),
+            augmentation_words(old_aug)))
+    if c["profile_settings"] != old["profile_settings"]:
+        lines.append("- profile `%s` %s (was `%s` %s)" % (c["profile"], json.dumps(c["profile_settings"],
+                                                                                  sort_keys=True),
+                                                         old["profile"], json.dumps(old["profile_settings"],
+                                                                                    sort_keys=True)))
+    for key, label in (("caffe_am", "Caffe AM"), ("onnx_int8", "ONNX INT8")):
+        n, o = c["test"][key], old["test"][key]
+        lines.append("- test NME %s %.2f %% (was %.2f %%), failure %.2f %% (was %.2f %%)"
+                     % (label, n["nme"], o["nme"], n["failure"], o["failure"]))
+    return lines + [""]

@@ -38,3 +38,21 @@ def test_shipped_onnx_reproduces_the_committed_caffe_model(name):
     print("%s: max |onnxruntime - caffe| = %.3g px, mean %.3g px over %d faces"
           % (name, err.max(), err.mean(), len(x)))
     assert err.max() < PARITY_PX
+
+
+def test_the_card_says_what_changed_from_the_model_it_replaces():
+    import copy
+    old = shipped.model_card("300w68")
+    assert "What changed" not in S.model_md(old)  # a first model has nothing to compare with
+    new = copy.deepcopy(old)
+    new["commit"] = "abc1234"
+    new["data"]["augmentation"]["max_angle"] = 30.0
+    new["test"]["caffe_am"] = {"nme": 9.87, "failure": 30.37}
+    new["replaces"] = old
+    md = S.model_md(new)
+    assert "| training data | 20 samples per face: 5 rotations within +-30 deg" in md
+    section = md.split("## What changed from the model it replaces")[1]
+    assert "trained at commit `abc1234` (was `%s`" % old["commit"] in section
+    assert "+-30 deg" in section and "(was 20, 5 rotations within +-15 deg" in section
+    assert "test NME Caffe AM 9.87 %% (was %.2f %%), failure 30.37 %%" % old["test"]["caffe_am"]["nme"] in section
+    assert "profile" not in section  # unchanged settings are not listed
