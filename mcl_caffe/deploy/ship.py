@@ -166,9 +166,7 @@ def model_md(c: dict) -> str:
            % (s4[0], s4[2]), ps["batch_size"]),
         "| training time | %d:%02d:%02d (the stages' training loops, from the report) |"
         % (h // 3600, h % 3600 // 60, h % 60),
-        "| training data | %s samples per face: %s |" % (
-            (c["data"].get("augmentation") or {}).get("samples_per_face", "?"),
-            augmentation_words(c["data"].get("augmentation") or {})),
+        "| training data | %s |" % training_data(c),
         "| test set | %s |" % c["test_set"].replace("|", "/"),
         "", "## Accuracy on the test set (%d faces; NME in %% of the eye-centre distance, failure: NME > 10 "
             "%%)"
@@ -188,6 +186,12 @@ def model_md(c: dict) -> str:
     ] + changes_md(c))
 
 
+def training_data(c: dict) -> str:
+    """A card's training samples in words: how many per face and how make data made them."""
+    aug = c["data"].get("augmentation") or {}
+    return "%s samples per face: %s" % (aug.get("samples_per_face", "?"), augmentation_words(aug))
+
+
 def changes_md(c: dict) -> list[str]:
     """The section 'What changed': this card against the one it replaced (card["replaces"]), if any."""
     old = c.get("replaces")
@@ -195,17 +199,11 @@ def changes_md(c: dict) -> list[str]:
         return []
     lines = ["## What changed from the model it replaces", "",
              "- trained at commit `%s` (was `%s`: `%s`)" % (c["commit"], old["commit"], old["train_command"])]
-    aug, old_aug = (x["data"].get("augmentation") or {} for x in (c, old))
-    if augmentation_words(aug) != augmentation_words(old_aug) or \
-            aug.get("samples_per_face") != old_aug.get("samples_per_face"):
-        lines.append("- training data: %s samples per face, %s (was %s, %s)" % (
-            aug.get("samples_per_face", "?"), augmentation_words(aug), old_aug.get("samples_per_face", "?"),
-            augmentation_words(old_aug)))
+    if training_data(c) != training_data(old):
+        lines.append("- training data: %s (was %s)" % (training_data(c), training_data(old)))
     if c["profile_settings"] != old["profile_settings"]:
-        lines.append("- profile `%s` %s (was `%s` %s)" % (c["profile"], json.dumps(c["profile_settings"],
-                                                                                  sort_keys=True),
-                                                         old["profile"], json.dumps(old["profile_settings"],
-                                                                                    sort_keys=True)))
+        settings = [json.dumps(x["profile_settings"], sort_keys=True) for x in (c, old)]
+        lines.append("- profile `%s` %s (was `%s` %s)" % (c["profile"], settings[0], old["profile"], settings[1]))
     for key, label in (("caffe_am", "Caffe AM"), ("onnx_int8", "ONNX INT8")):
         n, o = c["test"][key], old["test"][key]
         lines.append("- test NME %s %.2f %% (was %.2f %%), failure %.2f %% (was %.2f %%)"

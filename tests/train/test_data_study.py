@@ -136,9 +136,8 @@ def test_a_candidate_trains_scores_every_view_and_resumes(smoke_run, tmp_path):
     assert study.curve("aflw-landmarks") == curve
 
 
-def _make_data_options(*make_args):
-    """tools/make_data.py's parsed options for `make data` with these make arguments (make -n: nothing runs)."""
-    import importlib.util
+def _make_data_options(parser, *make_args):
+    """make_data's parsed options for `make data` with these make arguments (make -n: nothing runs)."""
     import shlex
     import subprocess
 
@@ -146,23 +145,26 @@ def _make_data_options(*make_args):
     cmd = subprocess.run(["make", "-n", "--no-print-directory", "data", *make_args], cwd=ROOT, check=True,
                          capture_output=True, text=True).stdout.splitlines()[-1]
     argv = shlex.split(cmd)
-    spec = importlib.util.spec_from_file_location("make_data", ROOT / "tools" / "make_data.py")
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return vars(mod.build_parser().parse_args(argv[argv.index("tools/make_data.py") + 1:]))
+    return vars(parser.parse_args(argv[argv.index("tools/make_data.py") + 1:]))
 
 
 def test_make_data_defaults_are_the_studys_winners():
     """`make data` without options makes the winning candidate's data (reports/data-study/study.json), as the
     study made it (`make data ... ARGS="<candidate's options>"`)."""
+    import importlib.util
+
     from conftest import ROOT
+    spec = importlib.util.spec_from_file_location("make_data", ROOT / "tools" / "make_data.py")
+    make_data = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make_data)
+    parser = make_data.build_parser()
     summary = json.loads((ROOT / "reports" / "data-study" / "study.json").read_text())["summary"]
     for ds in ("aflw", "300w"):
         assert summary[ds]["complete"], ds
         winner = S.BY_NAME[summary[ds]["winner"]]
-        default = _make_data_options("DATASET=" + ds)
-        as_studied = _make_data_options("DATASET=" + ds, "ARGS=" + " ".join(winner.data_args))
+        default = _make_data_options(parser, "DATASET=" + ds)
+        as_studied = _make_data_options(parser, "DATASET=" + ds, "ARGS=" + " ".join(winner.data_args))
         assert default == as_studied, (ds, winner.name)
         # and the study's incumbent is not what make data makes (the winners replaced both)
         inc = next(c for c in S.CANDIDATES if c.dataset == ds and c.incumbent)
-        assert _make_data_options("DATASET=" + ds, "ARGS=" + " ".join(inc.data_args)) != default, ds
+        assert _make_data_options(parser, "DATASET=" + ds, "ARGS=" + " ".join(inc.data_args)) != default, ds
