@@ -89,7 +89,8 @@ def ship(name: str, run_dir: Path, data_dir: Path, command: str, data_root=None,
     meta = json.loads(need["meta"].read_text())
     out = model_dir(name)
     out.mkdir(parents=True, exist_ok=True)
-    # the card of the model this one replaces, read before anything is overwritten (its own "replaces" dropped)
+    # the card of the model this one replaces, read before anything is overwritten
+    # (its own "replaces" dropped)
     previous = json.loads((out / "model.json").read_text()) if (out / "model.json").is_file() else None
     if previous:
         previous.pop("replaces", None)
@@ -203,7 +204,8 @@ def changes_md(c: dict) -> list[str]:
         lines.append("- training data: %s (was %s)" % (training_data(c), training_data(old)))
     if c["profile_settings"] != old["profile_settings"]:
         settings = [json.dumps(x["profile_settings"], sort_keys=True) for x in (c, old)]
-        lines.append("- profile `%s` %s (was `%s` %s)" % (c["profile"], settings[0], old["profile"], settings[1]))
+        lines.append("- profile `%s` %s (was `%s` %s)"
+                     % (c["profile"], settings[0], old["profile"], settings[1]))
     for key, label in (("caffe_am", "Caffe AM"), ("onnx_int8", "ONNX INT8")):
         n, o = c["test"][key], old["test"][key]
         lines.append("- test NME %s %.2f %% (was %.2f %%), failure %.2f %% (was %.2f %%)"

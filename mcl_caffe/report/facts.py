@@ -186,8 +186,8 @@ def augmentation_words(aug: dict) -> str:
                                                          aug["max_shift"])]
     words += {"both": ["each also mirrored"], "random": ["mirrored at random"]}.get(aug.get("flip"), [])
     if "crop_from" in aug:
-        words.append("crops from the %s" % {"landmarks": "landmarks' tight box",
-                                             "box": "face's detector box"}.get(aug["crop_from"], aug["crop_from"]))
+        source = {"landmarks": "landmarks' tight box", "box": "face's detector box"}
+        words.append("crops from the %s" % source.get(aug["crop_from"], aug["crop_from"]))
     return ", ".join(words)
 
 

@@ -256,9 +256,9 @@ def markdown(summary: dict, study: Study, command: str) -> str:
                 r["name"], r["iterations"], "" if r["complete"] else " (running)", 100 * r["score"],
                 " | ".join("%.3f" % (100 * r["views"][v]) if v in r["views"] else "" for v in views), vs,
                 r["train_minutes"]))
-        out += ["", "Errors in % of the eye-centre distance, at the candidate's last scored iteration. train min: "
-                "wall time of the candidate's training loops, including any time its lane was paused (SIGSTOP) "
-                "for other work; not a speed comparison (reports/bench-train/ is).", "",
+        out += ["", "Errors in % of the eye-centre distance, at the candidate's last scored iteration. "
+                "train min: wall time of the candidate's training loops, including any time its lane was "
+                "paused (SIGSTOP) for other work; not a speed comparison (reports/bench-train/ is).", "",
                 "Winner under the rule: **%s**" % s["winner"] if s["complete"]
                 else "Winner: not decided (candidates still training).",
                 "", "![%s validation views against iterations](%s.png)" % (ds, ds)]

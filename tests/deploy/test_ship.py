@@ -55,5 +55,6 @@ def test_the_card_says_what_changed_from_the_model_it_replaces():
     assert "trained at commit `abc1234` (was `%s`" % old["commit"] in section
     assert "training data: 20 samples per face: 5 rotations within +-30 deg" in section
     assert "(was 20 samples per face: 5 rotations within +-15 deg" in section
-    assert "test NME Caffe AM 9.87 %% (was %.2f %%), failure 30.37 %%" % old["test"]["caffe_am"]["nme"] in section
+    was = old["test"]["caffe_am"]["nme"]
+    assert "test NME Caffe AM 9.87 %% (was %.2f %%), failure 30.37 %%" % was in section
     assert "profile" not in section  # unchanged settings are not listed
