@@ -125,10 +125,14 @@ curve:  ## score new stage-1 snapshots (every CURVE_EVERY) on val and test lists
 	  $(PY) tools/curve.py --dataset $(DATASET) --run-dir $(RUNS)/$(DATASET)-$(PROFILE) --data $(OUT)/$(DATASET) \
 	  --every $(CURVE_EVERY) --report-dir $(CURVE_REPORT)
 # KEEP_EVERY: copy the stage-1 caffemodels at multiples of this (30,000: the long profile's lr decays)
+# KEEP_NEWEST=1: also the newest snapshot, replacing the previous newest (at the end of a session: a replaced
+# machine restarts from it, e.g. make all DATASET=aflw CONTINUE_FROM=reports/aflw-cpu/checkpoints)
 KEEP_EVERY ?= 30000
+KEEP_NEWEST ?=
 CHECKPOINTS ?= reports/$(DATASET)-$(PROFILE)/checkpoints
-keep-checkpoints:  ## copy stage-1 caffemodels at multiples of KEEP_EVERY to reports/<ds>-<profile>/checkpoints/ to commit
-	@$(PY) tools/keep_checkpoints.py --run-dir $(RUNS)/$(DATASET)-$(PROFILE) --out $(CHECKPOINTS) --every $(KEEP_EVERY)
+keep-checkpoints:  ## copy stage-1 caffemodels at multiples of KEEP_EVERY [and the newest: KEEP_NEWEST=1] to reports/<ds>-<profile>/checkpoints/
+	@$(PY) tools/keep_checkpoints.py --run-dir $(RUNS)/$(DATASET)-$(PROFILE) --out $(CHECKPOINTS) --every $(KEEP_EVERY) \
+	  $(if $(KEEP_NEWEST),--newest)
 
 prototxt:  ## regenerate the committed nets and solvers under prototxt/ and solvers/
 	@$(PY) tools/gen_prototxt.py

@@ -7,12 +7,15 @@ the same data, net and random seed, so its SGD steps are the same float32 operat
 runs that take the same steps agree bit for bit, and any difference at all is a different step.
 """
 import csv
+import filecmp
 import shutil
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
-from conftest import run_tiny
+from conftest import ROOT, run_tiny
 from mcl_caffe.caffe_import import load_caffe
 from mcl_caffe.nets.solvergen import PROFILES, learning_rate, solver_param
 from mcl_caffe.train import continuation as CT
@@ -145,6 +148,29 @@ def test_restart_from_a_kept_checkpoint(tiny_long_run, tmp_path):
     # zero momentum: from 6 on, the restart is not the lost run
     assert not np.array_equal(_weights(stage / "final.caffemodel")[("fc", 0)],
                               _weights(tiny_long_run["run"] / "stage1" / "final.caffemodel")[("fc", 0)])
+
+
+def test_newest_checkpoint_replaces_the_previous_newest(tiny_long_run, tmp_path):
+    """tools/keep_checkpoints.py --newest (make keep-checkpoints KEEP_NEWEST=1, at the end of a session): the
+    multiples of --every and the newest snapshot; an earlier session's newest goes, the multiples stay."""
+    snaps = tiny_long_run["run"] / "stage1" / "snapshots"
+    ckpt = tmp_path / "checkpoints"
+    ckpt.mkdir()
+    shutil.copy(snaps / "stage1_iter_3.caffemodel", ckpt)  # kept as the newest by an earlier session
+    cmd = [sys.executable, str(ROOT / "tools" / "keep_checkpoints.py"),
+           "--run-dir", str(tiny_long_run["run"]), "--out", str(ckpt), "--every", "6"]
+    res = subprocess.run(cmd + ["--newest"], capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0, res.stderr
+    assert "copied 2 (stage1_iter_6.caffemodel, stage1_iter_9.caffemodel)" in res.stdout, res.stdout
+    assert sorted(p.name for p in ckpt.iterdir()) == ["stage1_iter_6.caffemodel", "stage1_iter_9.caffemodel"]
+    for it in (6, 9):
+        name = "stage1_iter_%d.caffemodel" % it
+        assert filecmp.cmp(ckpt / name, snaps / name, shallow=False)
+    # without --newest nothing is new and nothing goes; the folder restarts a run at the newest, 9
+    res = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
+    assert res.returncode == 0 and "copied 0 (none new)" in res.stdout, res.stdout + res.stderr
+    assert sorted(p.name for p in ckpt.iterdir()) == ["stage1_iter_6.caffemodel", "stage1_iter_9.caffemodel"]
+    assert CT.find_seed(ckpt).iteration == 9
 
 
 def test_schedules_compare_every_iteration():
