@@ -25,6 +25,7 @@ def keep(run_dir: Path, out_dir: Path, every: int = KEEP_EVERY, stage: str = "st
     are skipped; a different one there is an error, not overwritten). With `newest`, the newest snapshot is
     copied too, and the <stage> checkpoints in `out_dir` at other iterations that are not multiples of
     `every` (an earlier newest) are deleted."""
+    from mcl_caffe.train.continuation import checkpoint_iteration
     from mcl_caffe.train.solve_loop import snapshots
     if every < 1:
         raise ValueError("the checkpoint interval must be a positive number of iterations, got %r" % every)
@@ -50,7 +51,7 @@ def keep(run_dir: Path, out_dir: Path, every: int = KEEP_EVERY, stage: str = "st
         copied.append(dst)
     if last is not None:
         for old in Path(out_dir).glob("%s_iter_*.caffemodel" % stage):
-            it = old.stem.rsplit("_iter_", 1)[1]
-            if it.isdigit() and int(it) != last and int(it) % every:
+            it = checkpoint_iteration(old)
+            if it is not None and it != last and it % every:
                 old.unlink()
     return copied
