@@ -42,11 +42,18 @@ def test_parquet_rows_equal_mcl_align_json(local_ray, shared_data, tmp_path):
     compare_with_mcl_align_json(by_image(S.read_all(str(tmp_path / "out"))), out_json)
 
 
-def _rss_mb() -> float:
-    for line in Path("/proc/self/status").read_text().splitlines():
+def _vmrss_mb(proc: Path) -> float | None:
+    """Resident MB from /proc/PID/status; None for a process that holds no memory any more (a zombie)."""
+    for line in (proc / "status").read_text().splitlines():
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
-    raise AssertionError("no VmRSS in /proc/self/status")
+    return None
+
+
+def _rss_mb() -> float:
+    rss = _vmrss_mb(Path("/proc/self"))
+    assert rss is not None, "no VmRSS in /proc/self/status"
+    return rss
 
 
 def test_driver_memory_stays_flat_over_thousands_of_images(local_ray, tmp_path):
@@ -102,10 +109,9 @@ def _process_rss_mb(worker) -> float | None:
     try:
         if _start_time(proc) != worker[1]:
             return None  # the pid was reused
-        status = (proc / "status").read_text()
+        return _vmrss_mb(proc)
     except OSError:
         return None
-    return int(status.split("VmRSS:")[1].split()[0]) / 1024
 
 
 def test_actor_memory_stays_flat_over_real_photos(local_ray, shared_data, tmp_path):
