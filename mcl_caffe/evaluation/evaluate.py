@@ -16,6 +16,7 @@ from mcl_caffe.evaluation import occlusion as O
 
 
 MAIN_MODELS = ("BM", "WM", "AM")
+STAGE_MODELS = ("BM", "S2", "WM", "AM")  # every stage's model, in training order
 MODEL_TITLES = {
     "BM": "BM (stage 1, pre-training)",
     "S2": "stage 2 (weighting, first six convs fixed)",
@@ -182,20 +183,39 @@ def evaluate(
     }
 
 
-def evaluate_extra_tests(data_dir: Path, meta: dict, ev: dict, scheme, caffe, batch: int = 64) -> dict:
-    """BM, WM and AM on each extra test list that make data wrote (mcl_caffe.data.extra_tests: a second
-    protocol
-    or a second test set) -> {split: {'label', 'faces', 'results'}}."""
-    models = {k: ev["models"][k] for k in MAIN_MODELS if k in ev["models"]}
+def evaluate_lists(data_dir: Path, labels: dict[str, str], models: dict, scheme, caffe,
+                   batch: int = 64) -> dict:
+    """`models` on each HDF5 list <data_dir>/<split>.txt of `labels` that exists ->
+    {split: {'label', 'faces', 'results'}} (faces: the list's samples)."""
     out = {}
-    for split, info in (meta.get("extra_tests") or {}).items():
+    for split, label in labels.items():
         if not (Path(data_dir) / ("%s.txt" % split)).is_file():
             continue
         data = load_test_set(Path(data_dir), split)
         preds = predict_all(models, {split: data.data}, caffe, batch)
         res = {k: model_metrics(p[split], data, scheme) for k, p in preds.items()}
-        out[split] = {"label": info.get("label", split), "faces": len(data), "results": res}
+        out[split] = {"label": label, "faces": len(data), "results": res}
     return out
+
+
+def evaluate_extra_tests(data_dir: Path, meta: dict, ev: dict, scheme, caffe, batch: int = 64) -> dict:
+    """BM, WM and AM on each extra test list that make data wrote (mcl_caffe.data.extra_tests: a second
+    protocol
+    or a second test set) -> {split: {'label', 'faces', 'results'}}."""
+    models = {k: ev["models"][k] for k in MAIN_MODELS if k in ev["models"]}
+    labels = {split: info.get("label", split) for split, info in (meta.get("extra_tests") or {}).items()}
+    return evaluate_lists(data_dir, labels, models, scheme, caffe, batch)
+
+
+def evaluate_val_views(data_dir: Path, meta: dict, ev: dict, scheme, caffe, batch: int = 64) -> dict:
+    """Every stage's model (BM, stage 2, WM, AM) on the validation faces (<data>/val.txt) and on each view of
+    them that make data wrote (mcl_caffe.data.val_views: rolled, or cropped from other boxes) ->
+    {split: {'label', 'faces', 'results'}}. A diagnosis on validation only: whether each stage improves on
+    the one before away from the test sets."""
+    models = {k: ev["models"][k] for k in STAGE_MODELS if k in ev["models"]}
+    labels = {"val": "the held-out validation faces as make data wrote them (the nominal view)"}
+    labels.update({split: info.get("label", split) for split, info in (meta.get("val_views") or {}).items()})
+    return evaluate_lists(data_dir, labels, models, scheme, caffe, batch)
 
 
 def breakdown_val_test(layout_data: Path, scheme, test: TestSet, ev: dict, caffe,

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 from mcl_caffe.report import paper_figures as P
-from mcl_caffe.evaluation.evaluate import MAIN_MODELS
+from mcl_caffe.evaluation.evaluate import MAIN_MODELS, STAGE_MODELS
 from mcl_caffe.report.facts import stage4_override
 from mcl_caffe.report.fmt import heading, _f, _hms, _pct, _table
 from mcl_caffe.report.sections import (cluster_section, occlusion_section, perturbation_section,
@@ -127,6 +127,46 @@ def main_section(ctx: dict) -> list[str]:
     return L
 
 
+def stages_on_validation_section(ctx: dict) -> list[str]:
+    """Every stage's model on the validation views: does each stage improve on the one before, away from
+    the test sets?"""
+    views = ctx.get("val_views") or {}
+    if not views:
+        return []
+    keys = [k for k in STAGE_MODELS if any(k in v["results"] for v in views.values())]
+    L = heading("Every stage on the validation views")
+    L.append(
+        "Mean error (%% of d) of each stage's model on the validation faces and on the views of them that "
+        "`make data` wrote (`mcl_caffe/data/val_views.py`). The test sets play no part here; this shows "
+        "whether each stage improves on the one before on faces the run never trained on. S2: stage 2 "
+        "(weighting, first six convolutions fixed)."
+    )
+    L.append("")
+    rows = []
+    for split, v in views.items():
+        r = v["results"]
+        rows.append(["`%s`" % split, "%d" % v["faces"]] + [_pct(r[k]["mean_error"]) if k in r else "—"
+                                                            for k in keys])
+    L.append(_table(["view", "samples"] + keys, rows))
+    L.append("")
+    for split, v in views.items():
+        L.append("- `%s`: %s." % (split, v["label"]))
+    main = [k for k in MAIN_MODELS if k in keys]
+    if len(main) > 1:
+        order = " > ".join(main)
+        holds = [s for s, v in views.items()
+                 if all(v["results"][a]["mean_error"] > v["results"][b]["mean_error"]
+                        for a, b in zip(main, main[1:]))]
+        fails = [s for s in views if s not in holds]
+        L.append("")
+        L.append(
+            "%s (each later model better) holds on %s%s."
+            % (order, ", ".join("`%s`" % s for s in holds) or "no view",
+               "; not on %s" % ", ".join("`%s`" % s for s in fails) if fails else "")
+        )
+    return L
+
+
 def paper_compare_section(ctx: dict) -> list[str]:
     """300-W: this run's model against the paper's, face by face (mcl_caffe.report.paper_section)."""
     return list(ctx.get("paper_compare") or [])
@@ -215,8 +255,8 @@ def training_section(ctx: dict) -> list[str]:
 def render_markdown(ctx: dict) -> str:
     """REPORT.md from the context that `make_report` collects."""
     L = []
-    for part in (intro_section, main_section, paper_compare_section, cluster_section, occlusion_section,
-                 perturbation_section, training_section):
+    for part in (intro_section, main_section, stages_on_validation_section, paper_compare_section,
+                 cluster_section, occlusion_section, perturbation_section, training_section):
         L.extend(part(ctx))
     return "\n".join(L)
 

@@ -37,7 +37,8 @@ from mcl_caffe.core.run_layout import RunLayout, write_json
 from mcl_caffe.evaluation import occlusion as O
 from mcl_caffe.report import paper_figures as P
 from mcl_caffe.evaluation.evaluate import (TestSet, breakdown_val_test, evaluate,
-                                           evaluate_extra_tests, load_test_set, read_meta)
+                                           evaluate_extra_tests, evaluate_val_views, load_test_set,
+                                           read_meta)
 from mcl_caffe.report.facts import (data_lines, git_commit, perturbation_results, profile_settings,
                                     stage_timings, test_set_statement)
 from mcl_caffe.report.markdown import render_markdown
@@ -146,6 +147,7 @@ def _make_report(
 
     extra = evaluate_extra_tests(Path(data_dir), meta, ev, scheme, caffe, batch)
     bd = breakdown_val_test(Path(data_dir), scheme, test, ev, caffe, batch)
+    views = evaluate_val_views(Path(data_dir), meta, ev, scheme, caffe, batch)
     ced_png = plot_ced(
         res,
         out_dir / "ced.png",
@@ -198,6 +200,7 @@ def _make_report(
         "breakdown": bd,
         "paper_compare": paper_cmp["markdown"] if paper_cmp else None,
         "extra_tests": extra,
+        "val_views": views,
         "out_dir": str(out_dir),
         "data_lines": data_lines(meta, Path(data_dir)),
         "profile_settings": profile_settings(profile),
@@ -236,6 +239,10 @@ def _make_report(
         "extra_tests": {
             k: {"label": v["label"], "faces": v["faces"], "results": _jsonable(v["results"])} for k,
                 v in extra.items()
+        },
+        "val_views": {
+            k: {"label": v["label"], "faces": v["faces"], "results": _jsonable(v["results"])} for k,
+                v in views.items()
         },
         "occlusion": {
             "settings": dict(

@@ -332,6 +332,44 @@ def test_validation_versus_test_breakdown_equals_an_independent_evaluation(tiny,
     assert "The test error is %.2f points %s the validation error." % (abs(gap), side) in md
 
 
+def test_every_stage_on_the_validation_views_equals_an_independent_evaluation(tiny, made):
+    """BM, WM and AM (stage 2 is not in this run) on val.txt and each view make data wrote, recomputed here
+    from Caffe; the row of each view and the ordering line as the report prints them."""
+    lay, caffe = tiny["layout"], tiny["caffe"]
+    views = made["json"]["val_views"]
+    meta = read_json(tiny["data"] / "meta.json")
+    assert list(views) == ["val"] + list(meta["val_views"]) and len(views) >= 3
+    refs = {
+        "BM": (lay.stage_dir("stage1"), "final.caffemodel"),
+        "WM": (lay.stage_dir("stage3"), "final.caffemodel"),
+        "AM": (lay.stage_dir("assemble"), "am.caffemodel"),
+    }
+    md = made["md"]
+    assert "## Every stage on the validation views" in md
+    assert "| view | samples | BM | WM | AM |" in md  # no S2 column: stage 2 was not trained
+    holds = []
+    for split, v in views.items():
+        data = read_set(tiny["data"] / ("%s.txt" % split))
+        assert v["faces"] == len(data.d) > 0
+        assert set(v["results"]) == set(refs)
+        means = {}
+        for key, (folder, name) in refs.items():
+            pe = _independent_nme(caffe, folder / "deploy.prototxt", folder / name, data)
+            means[key] = 100 * pe.mean(axis=1).mean()
+            assert v["results"][key]["mean_error"] == pytest.approx(means[key], rel=1e-9)
+        row = "| `%s` | %d | %s |" % (split, len(data.d), " | ".join("%.2f" % means[k] for k in refs))
+        assert row in md, row
+        if means["BM"] > means["WM"] > means["AM"]:
+            holds.append(split)
+    fails = [s for s in views if s not in holds]
+    line = "BM > WM > AM (each later model better) holds on %s%s." % (
+        ", ".join("`%s`" % s for s in holds) or "no view",
+        "; not on %s" % ", ".join("`%s`" % s for s in fails) if fails else "")
+    assert line in md, line
+    # the rolled views are other samples than val.txt's: their figures differ from the nominal view's
+    assert views["val_roll35"]["results"]["BM"]["mean_error"] != views["val"]["results"]["BM"]["mean_error"]
+
+
 def test_per_cluster_table_shows_each_cluster_model_and_am_equals_them_on_their_clusters(made):
     res = made["json"]["results"]
     for name, _ in S5.clusters:
