@@ -136,7 +136,7 @@ def stages_on_validation_section(ctx: dict) -> list[str]:
     keys = [k for k in STAGE_MODELS if any(k in v["results"] for v in views.values())]
     L = heading("Every stage on the validation views")
     L.append(
-        "Mean error (%% of d) of each stage's model on the validation faces and on the views of them that "
+        "Mean error (% of d) of each stage's model on the validation faces and on the views of them that "
         "`make data` wrote (`mcl_caffe/data/val_views.py`). The test sets play no part here; this shows "
         "whether each stage improves on the one before on faces the run never trained on. S2: stage 2 "
         "(weighting, first six convolutions fixed)."
