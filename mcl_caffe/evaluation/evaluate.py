@@ -186,16 +186,13 @@ def evaluate(
 def evaluate_lists(data_dir: Path, labels: dict[str, str], models: dict, scheme, caffe,
                    batch: int = 64) -> dict:
     """`models` on each HDF5 list <data_dir>/<split>.txt of `labels` that exists ->
-    {split: {'label', 'faces', 'results'}} (faces: the list's samples)."""
-    out = {}
-    for split, label in labels.items():
-        if not (Path(data_dir) / ("%s.txt" % split)).is_file():
-            continue
-        data = load_test_set(Path(data_dir), split)
-        preds = predict_all(models, {split: data.data}, caffe, batch)
-        res = {k: model_metrics(p[split], data, scheme) for k, p in preds.items()}
-        out[split] = {"label": label, "faces": len(data), "results": res}
-    return out
+    {split: {'label', 'faces', 'results'}} (faces: the list's samples); each net is loaded once."""
+    sets = {split: load_test_set(Path(data_dir), split) for split in labels
+            if (Path(data_dir) / ("%s.txt" % split)).is_file()}
+    preds = predict_all(models, {split: data.data for split, data in sets.items()}, caffe, batch)
+    return {split: {"label": labels[split], "faces": len(data),
+                    "results": {k: model_metrics(p[split], data, scheme) for k, p in preds.items()}}
+            for split, data in sets.items()}
 
 
 def evaluate_extra_tests(data_dir: Path, meta: dict, ev: dict, scheme, caffe, batch: int = 64) -> dict:

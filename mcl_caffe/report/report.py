@@ -64,6 +64,12 @@ def _jsonable(results: dict) -> dict:
     return out
 
 
+def _jsonable_lists(lists: dict) -> dict:
+    """evaluate_lists' {split: {'label', 'faces', 'results'}} with the results made JSON-ready."""
+    return {k: {"label": v["label"], "faces": v["faces"], "results": _jsonable(v["results"])}
+            for k, v in lists.items()}
+
+
 def write_per_face_csv(path: Path, test: TestSet, results: dict) -> None:
     keys = list(results)
     occ_keys = [k for k in keys if "nme_per_face_occluded" in results[k]]
@@ -236,14 +242,8 @@ def _make_report(
             for k, ref in ev["models"].items()
         },
         "results": _jsonable(res),
-        "extra_tests": {
-            k: {"label": v["label"], "faces": v["faces"], "results": _jsonable(v["results"])} for k,
-                v in extra.items()
-        },
-        "val_views": {
-            k: {"label": v["label"], "faces": v["faces"], "results": _jsonable(v["results"])} for k,
-                v in views.items()
-        },
+        "extra_tests": _jsonable_lists(extra),
+        "val_views": _jsonable_lists(views),
         "occlusion": {
             "settings": dict(
                 ctx["occlusion_settings"],
