@@ -69,6 +69,34 @@ def stage1_snapshots(run_dir: Path, every: int) -> list[tuple[int, Path]]:
             if it % every == 0 and it > 0]
 
 
+def merge_committed(csv_path: Path, committed: Path) -> int:
+    """Add to the run's CSV the rows of the committed copy (reports/<dataset>-<profile>/curve.csv) whose
+    (iteration, list) it lacks, oldest iteration first; return how many. A machine that lost its run folder
+    resumes stage 1 from a committed checkpoint, and the snapshots scored before are gone with it: their rows
+    survive only in the committed copy, and a curve written without them would drop its earlier points."""
+    csv_path, committed = Path(csv_path), Path(committed)
+    if not committed.is_file() or not csv_path.parent.is_dir() or committed.resolve() == csv_path.resolve():
+        return 0
+    with committed.open() as f:
+        theirs = list(csv.DictReader(f))
+    ours = []
+    if csv_path.is_file():
+        with csv_path.open() as f:
+            ours = list(csv.DictReader(f))
+    have = {(int(r["iteration"]), r["list"]) for r in ours}
+    add = [r for r in theirs if (int(r["iteration"]), r["list"]) not in have]
+    if not add:
+        return 0
+    rows = sorted(add + ours, key=lambda r: int(r["iteration"]))  # stable: each list's order is kept
+    tmp = csv_path.with_suffix(".csv.tmp")
+    with tmp.open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=CSV_FIELDS)
+        w.writeheader()
+        w.writerows({k: r.get(k, "") for k in CSV_FIELDS} for r in rows)
+    tmp.replace(csv_path)
+    return len(add)
+
+
 def _append(path: Path, row: dict) -> None:
     new = not path.is_file()
     with path.open("a", newline="") as f:

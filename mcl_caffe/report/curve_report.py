@@ -146,11 +146,17 @@ def markdown(rows: list[dict], lists: list, dataset: str, run_dir: Path, every: 
 
 def update(dataset: str, run_dir: Path, data_dir: Path, report_dir: Path, every: int = C.DEFAULT_EVERY,
            cpu_report: Path | None = None, threads: int = 1, command: str = "", log=print) -> Path:
-    """Score the snapshots not yet scored (run_dir/curve.csv), then write CURVE.md and curve.png of the CSV's
-    rows at multiples of `every`, and a copy of the CSV, into `report_dir`; returns CURVE.md's path."""
+    """Take in the rows of the committed curve.csv in `report_dir` that run_dir/curve.csv lacks (a replaced
+    machine's earlier points), score the snapshots not yet scored (run_dir/curve.csv), then write CURVE.md and
+    curve.png of the CSV's rows at multiples of `every`, and a copy of the CSV, into `report_dir`; returns
+    CURVE.md's path."""
     from mcl_caffe.report.facts import git_commit
     run_dir, report_dir = Path(run_dir), Path(report_dir)
     csv_path = run_dir / "curve.csv"
+    kept = C.merge_committed(csv_path, report_dir / "curve.csv")
+    if kept:
+        log("curve: kept %d rows of %s, scored before this run folder's snapshots"
+            % (kept, report_dir / "curve.csv"))
     C.score(run_dir, data_dir, csv_path, every, threads, log=log)
     rows = [r for r in C.read_curve(csv_path) if r["iteration"] % every == 0]
     if not rows:

@@ -2,6 +2,7 @@
 snapshots kept at 3, 6 and 9) on the smoke data, scored on its val, validation views, test and test_gt
 lists."""
 import csv
+import shutil
 import subprocess
 
 import numpy as np
@@ -80,6 +81,38 @@ def test_a_second_call_scores_nothing_again(curve):
     assert res.returncode == 0, res.stderr[-2000:]
     assert curve["csv"].read_text() == before
     assert "curve: iteration" not in res.stdout
+
+
+def test_a_replaced_machine_keeps_the_committed_points(curve, tmp_path):
+    """The run folder is lost with its snapshot 3 and its curve.csv; stage 1 went on from a committed
+    checkpoint to 6 and 9. The committed curve.csv holds iteration 3's rows: they stay in the curve, and 6
+    and 9 are scored as before."""
+    rows = _rows(curve["csv"])
+    run = tmp_path / "runs" / "aflw-tiny-long"
+    shutil.copytree(curve["run"], run)
+    (run / "curve.csv").unlink()
+    for f in (run / "stage1" / "snapshots").glob("stage1_iter_3.*"):
+        f.unlink()
+    report = tmp_path / "report"
+    report.mkdir()
+    with (report / "curve.csv").open("w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(r for r in rows if r["iteration"] == "3")
+    n3 = sum(r["iteration"] == "3" for r in rows)
+    res = _make_curve({"runs": run.parent, "data": curve["data"]}, report)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert "kept %d rows" % n3 in res.stdout
+    after = _rows(run / "curve.csv")
+    key = lambda r: (r["iteration"], r["list"])  # noqa: E731
+    assert [key(r) for r in after] == [key(r) for r in rows]
+    # 3 as committed; 6 and 9 scored again from the same weights, to the same figures
+    fig = lambda r: (r["samples"], r["mean_error_pct"], r["failure_pct"], r["lr"])  # noqa: E731
+    assert [fig(r) for r in after] == [fig(r) for r in rows]
+    assert [r["scored_at"] for r in after if r["iteration"] == "3"] == [
+        r["scored_at"] for r in rows if r["iteration"] == "3"]
+    assert (report / "curve.csv").read_text() == (run / "curve.csv").read_text()
+    assert "| 3 |" in (report / "CURVE.md").read_text()
 
 
 def test_curve_md_and_plot(curve):
