@@ -115,9 +115,9 @@ def markdown(rows: list[dict], lists: list, dataset: str, run_dir: Path, every: 
         table.append(cells)
     samples = {r["list"]: r["samples"] for r in rows}
     L = ["# Stage-1 learning curve: %s, run `%s`" % (dataset, Path(run_dir).name), "",
-         "Updated %s by `%s`%s. %d snapshots scored (every %s iterations), the newest at iteration %s."
+         "Updated %s by `%s`%s. %d snapshot%s scored (every %s iterations), the newest at iteration %s."
          % (time.strftime("%Y-%m-%d %H:%M"), command, " (commit %s)" % commit if commit else "", len(its),
-            "{:,}".format(every), "{:,}".format(its[-1])), "",
+            "" if len(its) == 1 else "s", "{:,}".format(every), "{:,}".format(its[-1])), "",
          "Each row is BM as stage 1 left it at that iteration (the snapshot's weights, no fine-tuning), "
          "scored with `mcl_caffe/evaluation/curve.py`: mean error and failure rate (NME > 10 %) in percent "
          "of the eye-centre distance; lr is the rate of the iteration's last step. **The curve chooses "
