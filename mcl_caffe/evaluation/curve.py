@@ -47,12 +47,17 @@ def score_lists(data_dir: Path) -> list[ScoreList]:
     return [s for s in out if (data_dir / ("%s.txt" % s.name)).is_file()]
 
 
-def read_curve(path: Path) -> list[dict]:
-    """The CSV's rows, iteration as int and the figures as floats, in file order."""
+def _read_rows(path: Path) -> list[dict]:
+    """The CSV's rows as written (strings); none when the file is missing."""
     if not Path(path).is_file():
         return []
     with Path(path).open() as f:
-        rows = list(csv.DictReader(f))
+        return list(csv.DictReader(f))
+
+
+def read_curve(path: Path) -> list[dict]:
+    """The CSV's rows, iteration as int and the figures as floats, in file order."""
+    rows = _read_rows(path)
     for r in rows:
         r["iteration"], r["samples"] = int(r["iteration"]), int(r["samples"])
         for k in ("mean_error_pct", "failure_pct", "lr"):
@@ -77,12 +82,7 @@ def merge_committed(csv_path: Path, committed: Path) -> int:
     csv_path, committed = Path(csv_path), Path(committed)
     if not committed.is_file() or not csv_path.parent.is_dir() or committed.resolve() == csv_path.resolve():
         return 0
-    with committed.open() as f:
-        theirs = list(csv.DictReader(f))
-    ours = []
-    if csv_path.is_file():
-        with csv_path.open() as f:
-            ours = list(csv.DictReader(f))
+    theirs, ours = _read_rows(committed), _read_rows(csv_path)
     have = {(int(r["iteration"]), r["list"]) for r in ours}
     add = [r for r in theirs if (int(r["iteration"]), r["list"]) not in have]
     if not add:
