@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from mcl_caffe.core.cpu import cpu_model
 from mcl_caffe.caffe_import import get_blas_core, get_blas_threads, load_caffe
 
 SGEMM_SHAPE = (2048, 4096, 4096)  # (M, K, N): input rows, input width, outputs
@@ -79,11 +80,7 @@ def blas_library() -> str:
 
 
 def machine_info() -> dict:
-    cpu = ""
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            cpu = line.split(":", 1)[1].strip()
-            break
+    cpu = cpu_model()
     env = {k: os.environ[k] for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "OPENBLAS_CORETYPE",
                                       "MCL_BLAS_CORETYPE", "CAFFE_CPU_PATH") if k in os.environ}
     return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(), "env": env}
