@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+from mcl_caffe.core.cpu import cpu_int8_features, cpu_model
 from mcl_caffe.bench.speed_report import PAPER_MS, render
 
 SINGLE_THREAD_ENV = {
@@ -178,19 +179,12 @@ def dlib_spec(args, log):
 
 
 def machine_info() -> dict:
-    cpu = ""
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
     import numpy
     import onnxruntime
 
     return {
-        "cpu": cpu,
+        "cpu": cpu_model(),
+        "cpu_int8": cpu_int8_features(),
         "cores": os.cpu_count(),
         "python": platform.python_version(),
         "numpy": numpy.__version__,
@@ -220,8 +214,9 @@ def run(args) -> int:
     np.save(inputs, test.inputs()[:64])
 
     shipped_int8 = models.get("int8")
-    calib_x, calib_desc = None, "the shipped file's own calibration (see its MODEL.md)"
-    if not shipped_int8 or args.int8_variants:
+    shipped_desc = "the shipped file's own calibration (see its MODEL.md)"
+    calib_x, calib_desc = None, shipped_desc
+    if not shipped_int8 or args.int8_variants:  # the variants are quantised here
         calib_x, calib_desc = calibration_patches(args.calib, args.train_list, models["dataset"])
     variants = [("INT8", QuantOptions())]
     if args.int8_variants:
@@ -344,7 +339,8 @@ def run(args) -> int:
         "batch_iters": args.batch_iters,
         "rows": main_rows,
         "variants": var_rows,
-        "int8": dict(q_stats["INT8"], calibration=calib_desc, test_set=test_desc),
+        "int8": dict(q_stats["INT8"], calibration=shipped_desc if shipped_int8 else calib_desc,
+                     test_set=test_desc),
         "checks": checks,
         "paper_ms": PAPER_MS,
         "dlib_note": dlib_note,
