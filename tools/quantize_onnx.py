@@ -14,8 +14,10 @@ Static INT8 quantisation with onnxruntime.quantization.quantize_static, calibrat
 patches through a CalibrationDataReader: --train-list (a prepared HDF5 list such as
 data/<dataset>/train.txt; --calib random patches of it) or, without one, nominal crops of the
 shared data's training faces of --dataset.  Default options: QDQ format, U8 activations x S8
-weights, per-channel weight scales, MinMax calibration (the fastest accurate combination measured
-on x86 with VNNI; tools/bench.py --int8-variants compares the others).
+weights on 7 bits (reduce-range), per-channel weight scales, MinMax calibration.  7-bit weights
+keep onnxruntime's U8 x S8 kernels exact on CPUs without VNNI, where 8-bit weights overflow their
+16-bit pair sums: the file then gives the same points on every x86 CPU, at the same speed
+(tools/bench.py --int8-variants compares the other options).
 
 Then both models are run on the test set (--test-list HDF5 with data/label/d, or the shared test
 split of --dataset) and the NME change is printed and written next to the INT8 model as
@@ -48,7 +50,9 @@ def main(argv=None) -> int:
     p.add_argument("--activation", choices=["QUInt8", "QInt8"], default=d.activation)
     p.add_argument("--weight", choices=["QInt8", "QUInt8"], default=d.weight)
     p.add_argument("--method", choices=["MinMax", "Percentile", "Entropy"], default=d.method)
-    p.add_argument("--reduce-range", action="store_true", help="7-bit weights (for CPUs without VNNI)")
+    p.add_argument("--reduce-range", action=argparse.BooleanOptionalAction, default=d.reduce_range,
+                   help="7-bit weights, so that CPUs without VNNI compute the file exactly (default: on; "
+                   "--no-reduce-range: 8-bit weights, which saturate onnxruntime's U8S8 kernels there)")
     args = p.parse_args(argv)
 
     from mcl_caffe.infer.aligner import ModelError, make_session, read_model_info
