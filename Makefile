@@ -149,10 +149,13 @@ int8: onnx  ## INT8 model onnx/mcl.int8.onnx, calibrated on the run's training p
 # ---- shipped models: models/<name>/ (-> mcl_caffe/models/, installed with the package; mcl_caffe/deploy/ship.py)
 SHIP_NAME_aflw := aflw5
 SHIP_NAME_300w := 300w68
-.PHONY: ship demo schedule-sweep
+.PHONY: ship requantize demo schedule-sweep
 ship:  ## copy a finished run into models/<aflw5|300w68>/ with its INT8 file and MODEL.md (after make all)
 	@MCL_SHIP_COMMAND="make ship DATASET=$(DATASET) PROFILE=$(PROFILE) OUT=$(OUT) RUNS=$(RUNS)" \
 	  $(PY) tools/ship_model.py --name $(SHIP_NAME_$(DATASET)) --run-dir $(RUNS)/$(DATASET)-$(PROFILE) --data $(OUT)/$(DATASET)
+requantize:  ## re-make a shipped model's mcl.int8.onnx with today's INT8 options and its card's INT8 figures (needs make data)
+	@MCL_SHIP_COMMAND="make requantize DATASET=$(DATASET) OUT=$(OUT)" \
+	  $(PY) tools/ship_model.py --name $(SHIP_NAME_$(DATASET)) --int8-only --data $(OUT)/$(DATASET)
 # the paper's own IBUG output as a yardstick (mcl_caffe/evaluation/paper_compare.py; tools/paper_compare.py --help)
 .PHONY: paper-compare
 ONNX ?= models/300w68/mcl.onnx

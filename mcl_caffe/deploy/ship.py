@@ -69,7 +69,6 @@ def _sample_label(name: str, n: int) -> str:
 def ship(name: str, run_dir: Path, data_dir: Path, command: str, data_root=None, log=print) -> Path:
     from mcl_caffe.data.eval_faces import crops_from_list
     from mcl_caffe.deploy.onnx_export import parity
-    from mcl_caffe.deploy.quantize import QuantOptions, calibration_patches, compare, quantize_model
 
     if name not in SHIPPED:
         raise ShipError("unknown model name %r (one of %s)" % (name, ", ".join(SHIPPED)))
@@ -97,13 +96,8 @@ def ship(name: str, run_dir: Path, data_dir: Path, command: str, data_root=None,
     for f in ("deploy.prototxt", "am.caffemodel", FP32_FILE):
         shutil.copyfile(need[f], out / f)
 
-    log("ship %s: INT8 quantisation" % name)
-    calib_x, calib_desc = calibration_patches(512, train_list=need["train list"])
-    quantize_model(out / FP32_FILE, out / INT8_FILE, calib_x, QuantOptions(), calib_desc)
-
-    log("ship %s: the test list, FP32 and INT8" % name)
     test = crops_from_list(need["test list"], name)
-    onnx_test = compare(out / FP32_FILE, out / INT8_FILE, test)
+    onnx_test, int8 = quantize_and_measure(name, out, need["train list"], test, log)
     par = parity(out / "deploy.prototxt", out / "am.caffemodel", out / FP32_FILE, test.inputs())
 
     calibration = meta["crop"].get("given_box_calibration") if name == "aflw5" else None
@@ -129,9 +123,8 @@ def ship(name: str, run_dir: Path, data_dir: Path, command: str, data_root=None,
                  "caffe_am": {"nme": am["mean_error"], "failure": am["failure_rate"]},
                  "onnx_fp32": {"nme": 100 * onnx_test["nme_fp32"],
                                "failure": 100 * onnx_test["failure_rate_fp32"]},
-                 "onnx_int8": {"nme": 100 * onnx_test["nme_int8"],
-                               "failure": 100 * onnx_test["failure_rate_int8"]},
-                 "int8_vs_fp32_mean_shift": 100 * onnx_test["int8_vs_fp32_mean_shift"]},
+                 **int8_test_figures(onnx_test)},
+        "int8": int8,
         "parity": {"faces": par["faces"], "max_abs_px": par["max_abs_diff"],
                    "mean_abs_px": par["mean_abs_diff"]},
         "check_sample": {"label": _sample_label(name, len(sample)), "faces": len(sample),
@@ -145,6 +138,91 @@ def ship(name: str, run_dir: Path, data_dir: Path, command: str, data_root=None,
     (out / "MODEL.md").write_text(model_md(card))
     log("ship %s: wrote %s" % (name, out))
     return out
+
+
+def quantize_and_measure(name: str, out: Path, train_list: Path, test, log=print) -> tuple[dict, dict]:
+    """out/mcl.onnx -> out/mcl.int8.onnx with QuantOptions() calibrated on 512 random patches of the model's
+    training list, measured on the CropSet `test`: (compare()'s FP32 and INT8 figures, the card's "int8"
+    record). Stops if onnxruntime's kernels on this CPU do not compute what the file says (kernel_agreement):
+    its points would then depend on the CPU."""
+    from mcl_caffe.core.cpu import cpu_int8_features, cpu_model
+    from mcl_caffe.deploy.quantize import (KERNEL_MAX_RELATIVE_SHIFT, QuantOptions, calibration_patches,
+                                           compare, kernel_agreement, kernels_keep_the_file, quantize_model)
+
+    log("ship %s: INT8 quantisation" % name)
+    opts = QuantOptions()
+    calib_x, calib_desc = calibration_patches(512, train_list=train_list)
+    quantize_model(out / FP32_FILE, out / INT8_FILE, calib_x, opts, calib_desc)
+    log("ship %s: FP32 and INT8 on the %d test faces" % (name, len(test)))
+    stats = compare(out / FP32_FILE, out / INT8_FILE, test)
+    agree = kernel_agreement(out / FP32_FILE, out / INT8_FILE, test)
+    if not kernels_keep_the_file(agree):
+        raise ShipError("onnxruntime's INT8 kernels on this CPU (%s, %s) move the points %.3f %% of d from "
+                        "what %s computes, %.2f x as far as its quantisation moves them from FP32 (the bound "
+                        "is %g): the file would give other points on other CPUs"
+                        % (cpu_model(), cpu_int8_features(), 100 * agree["kernels_vs_file_mean_shift"],
+                           out / INT8_FILE, agree["relative_shift"], KERNEL_MAX_RELATIVE_SHIFT))
+    return stats, {"options": opts.label(), "calibration": calib_desc, "measured_on": "%s (%s)"
+                   % (cpu_model(), cpu_int8_features()), "kernels": agree}
+
+
+def int8_test_figures(stats: dict) -> dict:
+    """The card's INT8 test figures (percent) from compare()'s."""
+    return {"onnx_int8": {"nme": 100 * stats["nme_int8"], "failure": 100 * stats["failure_rate_int8"]},
+            "int8_vs_fp32_mean_shift": 100 * stats["int8_vs_fp32_mean_shift"]}
+
+
+def requantize(name: str, data_dir: Path, command: str, data_root=None, out: Path | None = None,
+               log=print) -> Path:
+    """Quantise a shipped model's mcl.onnx again into its mcl.int8.onnx (QuantOptions() as they now are),
+    calibrated on its own training data (data_dir: make data's folder, the card's data options), and
+    rewrite the card's INT8 figures, measured on the whole test set from the shared data. The FP32 and Caffe
+    files and figures stay; the card's FP32 test NME must reproduce first."""
+    out = Path(out) if out else model_dir(name)
+    card_file = out / "model.json"
+    if not card_file.is_file():
+        raise ShipError("%s is missing: %s is not a shipped model folder" % (card_file, out))
+    card = json.loads(card_file.read_text())
+    data_dir = Path(data_dir)
+    meta_file = data_dir / "meta.json"
+    if not meta_file.is_file() or not (data_dir / "train.txt").is_file():
+        raise ShipError("%s has no meta.json and train.txt: make the model's data first "
+                        "(make data DATASET=%s)" % (data_dir, DATASET_OF[name]))
+    meta = json.loads(meta_file.read_text())
+    for key in ("options", "augmentation"):
+        if meta.get(key) != card["data"].get(key):
+            raise ShipError("%s was made with other %s than %s's training data: %s, not %s"
+                            % (data_dir, key, name, meta.get(key), card["data"].get(key)))
+    calibration = card["check_sample"]["calibration"]
+    full = check_crops(name, calibration, data_root, stride=1)
+    fp32 = check_nme(out / FP32_FILE, full)
+    if abs(fp32 - card["test"]["onnx_fp32"]["nme"]) > 1e-3:
+        raise ShipError("%s does not reproduce its card: FP32 NME %.4f %% on the shared data's test crops, "
+                        "the card says %.4f %%" % (out / FP32_FILE, fp32, card["test"]["onnx_fp32"]["nme"]))
+    stats, int8 = quantize_and_measure(name, out, data_dir / "train.txt", full, log)
+    card["test"].update(int8_test_figures(stats))
+    card["check_sample"]["nme_int8"] = check_nme(out / INT8_FILE, check_crops(name, calibration, data_root))
+    card["int8"] = dict(int8, command=command)
+    card_file.write_text(json.dumps(card, indent=1, sort_keys=True) + "\n")
+    (out / "MODEL.md").write_text(model_md(card))
+    log("requantize %s: INT8 NME %.3f %% (FP32 %.3f %%), wrote %s" % (name, 100 * stats["nme_int8"],
+                                                                       100 * stats["nme_fp32"], out))
+    return out
+
+
+def int8_md(c: dict) -> list[str]:
+    """MODEL.md's lines on how the INT8 file was made and what this CPU's kernels did with it."""
+    q = c.get("int8")
+    if not q:
+        return []
+    k = q["kernels"]
+    lines = ["INT8: %s, calibrated on %s%s. onnxruntime's integer kernels on %s compute what the file says: "
+             "they move the points %.3f %% of the eye-centre distance from the file's own arithmetic (max "
+             "%.2g px), %.2f x as far as the quantisation itself moves them from FP32."
+             % (q["options"], q["calibration"], " (`%s`)" % q["command"] if q.get("command") else "",
+                q["measured_on"], 100 * k["kernels_vs_file_mean_shift"], k["kernels_vs_file_max_px"],
+                k["relative_shift"]), ""]
+    return lines
 
 
 def model_md(c: dict) -> str:
@@ -182,6 +260,7 @@ def model_md(c: dict) -> str:
         % (t["int8_vs_fp32_mean_shift"], c["parity"]["faces"], c["parity"]["max_abs_px"],
            c["parity"]["mean_abs_px"]),
         "",
+    ] + int8_md(c) + [
         "## Check sample (`tests/infer/test_shipped_models.py` re-measures it)", "",
         "%s: NME FP32 **%.3f %%**, INT8 **%.3f %%**." % (s["label"], s["nme_fp32"], s["nme_int8"]), "",
     ] + changes_md(c))

@@ -2,17 +2,25 @@
 deploy.prototxt and am.caffemodel against mcl.onnx) on the model's whole test set from the shared data, not
 read from the card."""
 
+import json
+import shutil
+
 import numpy as np
 import onnxruntime as ort
 import pytest
 
 from mcl_caffe.caffe_import import blas_threads, load_caffe
+from mcl_caffe.core.metrics import failure_rate, nme
 from mcl_caffe.deploy import ship as S
+from mcl_caffe.deploy.quantize import KERNEL_MAX_RELATIVE_SHIFT, predict
 from mcl_caffe.infer import shipped
 from mcl_caffe.train.predict import forward_batches
 
 # the export's own bound (tests/deploy/test_onnx_export.py), in 50x50 patch pixels
 PARITY_PX = 1e-3
+# the shipped cards' NME tolerance (tests/infer/test_shipped_models.py derives it): one thread here, the
+# same crops, so only float summation order can differ
+NME_TOLERANCE = 1e-3
 
 
 @pytest.mark.parametrize("name", list(shipped.SHIPPED))
@@ -61,3 +69,52 @@ def test_the_card_says_what_changed_from_the_model_it_replaces():
     was = old["test"]["caffe_am"]["nme"]
     assert "test NME Caffe AM 9.87 %% (was %.2f %%), failure 30.37 %%" % was in section
     assert "profile" not in section  # unchanged settings are not listed
+
+
+@pytest.fixture()
+def shipped_copy(tmp_path):
+    """A copy of the shipped 300w68 folder to re-quantise (the repository's own is never written)."""
+    out = tmp_path / "300w68"
+    shutil.copytree(shipped.model_dir("300w68"), out)
+    return out
+
+
+def test_requantize_refuses_data_made_with_other_options(shipped_copy, smoke_run):
+    before = (shipped_copy / shipped.INT8_FILE).read_bytes()
+    with pytest.raises(S.ShipError, match="other options"):
+        S.requantize("300w68", smoke_run["data"], "cmd", out=shipped_copy, log=lambda *_: None)
+    assert (shipped_copy / shipped.INT8_FILE).read_bytes() == before
+
+
+def test_requantize_rewrites_the_int8_file_and_only_its_figures(shipped_copy, smoke_run, tmp_path):
+    card0 = json.loads((shipped_copy / "model.json").read_text())
+    kept = {f: (shipped_copy / f).read_bytes()
+            for f in (shipped.FP32_FILE, "am.caffemodel", "deploy.prototxt")}
+    # a data folder with the card's data options; its training list is the smoke run's (real MTFL patches):
+    # what is tested here is what requantize writes, not how well these patches calibrate a 300-W model
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "meta.json").write_text(json.dumps({k: card0["data"][k] for k in ("options", "augmentation")}))
+    shutil.copyfile(smoke_run["data"] / "train.txt", data / "train.txt")
+    S.requantize("300w68", data, "make requantize (test)", out=shipped_copy, log=lambda *_: None)
+
+    card = json.loads((shipped_copy / "model.json").read_text())
+    for f, b in kept.items():
+        assert (shipped_copy / f).read_bytes() == b, f
+    for key in ("caffe_am", "onnx_fp32", "faces"):
+        assert card["test"][key] == card0["test"][key]
+    assert card["check_sample"]["nme_fp32"] == card0["check_sample"]["nme_fp32"]
+    # the card's INT8 figures are those of the file written, measured again here on the whole test set
+    crops = S.check_crops("300w68", None, stride=1)
+    p8 = predict(shipped_copy / shipped.INT8_FILE, crops.inputs(), threads=1).reshape(crops.points.shape)
+    e8 = nme(p8, crops.points, crops.d)
+    assert card["test"]["onnx_int8"]["nme"] == pytest.approx(100 * e8.mean(), abs=NME_TOLERANCE)
+    assert card["test"]["onnx_int8"]["failure"] == pytest.approx(100 * failure_rate(e8), abs=NME_TOLERANCE)
+    assert card["check_sample"]["nme_int8"] == pytest.approx(100 * e8.mean(), abs=NME_TOLERANCE)
+    q = card["int8"]
+    assert q["command"] == "make requantize (test)" and "reduce-range" in q["options"]
+    assert str(data / "train.txt") in q["calibration"] and q["kernels"]["faces"] == 135
+    assert q["kernels"]["relative_shift"] <= KERNEL_MAX_RELATIVE_SHIFT
+    md = (shipped_copy / "MODEL.md").read_text()
+    assert "| ONNX INT8 (`mcl.int8.onnx`) | %.2f |" % card["test"]["onnx_int8"]["nme"] in md
+    assert "INT8: %s, calibrated on %s (`make requantize (test)`)" % (q["options"], q["calibration"]) in md

@@ -12,7 +12,8 @@ import pytest
 
 from mcl_caffe.core.metrics import FAILURE_THRESHOLD, failure_rate, nme
 from mcl_caffe.deploy import ship as S
-from mcl_caffe.deploy.quantize import predict
+from mcl_caffe.core.cpu import cpu_int8_features
+from mcl_caffe.deploy.quantize import kernel_agreement, kernels_keep_the_file, predict
 from mcl_caffe.infer import shipped
 from mcl_caffe.infer.aligner import Aligner
 from conftest import ROOT
@@ -141,3 +142,14 @@ def test_the_wheel_carries_the_onnx_models_and_mcl_align_runs_from_it(tmp_path):
     assert run.returncode == 0, run.stderr[-2000:]
     doc = json.loads(out.read_text())
     assert doc["model"].startswith(str(tmp_path / "site"))
+
+
+def test_shipped_int8_files_give_the_same_points_on_this_cpu(full_test_set):
+    """The card's INT8 figures hold on any CPU only if onnxruntime's integer kernels here compute what the
+    file says (on a CPU without VNNI, 8-bit weights would saturate them: see mcl_caffe/deploy/quantize.py)."""
+    name, card, crops = full_test_set
+    d = shipped.model_dir(name)
+    agree = kernel_agreement(d / shipped.FP32_FILE, d / shipped.INT8_FILE, crops)
+    print("%s INT8 kernels on %s: %s" % (name, cpu_int8_features(), agree))
+    assert agree["faces"] == card["test"]["faces"]
+    assert kernels_keep_the_file(agree), (name, agree)
