@@ -152,16 +152,19 @@ def quantize_and_measure(name: str, out: Path, train_list: Path, test, log=print
     log("ship %s: INT8 quantisation" % name)
     opts = QuantOptions()
     calib_x, calib_desc = calibration_patches(512, train_list=train_list)
-    quantize_model(out / FP32_FILE, out / INT8_FILE, calib_x, opts, calib_desc)
+    new = out / (INT8_FILE + ".new")  # replaces the INT8 file only once it has passed
+    quantize_model(out / FP32_FILE, new, calib_x, opts, calib_desc)
     log("ship %s: FP32 and INT8 on the %d test faces" % (name, len(test)))
-    stats = compare(out / FP32_FILE, out / INT8_FILE, test)
-    agree = kernel_agreement(out / FP32_FILE, out / INT8_FILE, test)
+    stats = compare(out / FP32_FILE, new, test)
+    agree = kernel_agreement(out / FP32_FILE, new, test)
     if not kernels_keep_the_file(agree):
+        new.unlink()
         raise ShipError("onnxruntime's INT8 kernels on this CPU (%s, %s) move the points %.3f %% of d from "
                         "what %s computes, %.2f x as far as its quantisation moves them from FP32 (the bound "
                         "is %g): the file would give other points on other CPUs"
                         % (cpu_model(), cpu_int8_features(), 100 * agree["kernels_vs_file_mean_shift"],
                            out / INT8_FILE, agree["relative_shift"], KERNEL_MAX_RELATIVE_SHIFT))
+    new.replace(out / INT8_FILE)
     return stats, {"options": opts.label(), "calibration": calib_desc, "measured_on": "%s (%s)"
                    % (cpu_model(), cpu_int8_features()), "kernels": agree}
 
