@@ -155,10 +155,11 @@ def quantize_model(
     return int8_path
 
 
-def predict(path, x: np.ndarray, threads: int | None = None, batch: int = 256) -> np.ndarray:
+def predict(path, x: np.ndarray, threads: int | None = None, batch: int = 256, optimization: str = "all"
+            ) -> np.ndarray:
     from mcl_caffe.infer.aligner import make_session
 
-    sess = make_session(path, threads=threads)
+    sess = make_session(path, threads=threads, optimization=optimization)
     name = sess.get_inputs()[0].name
     outs = [sess.run(None, {name: x[s : s + batch]})[0] for s in range(0, len(x), batch)]
     return np.concatenate(outs)
@@ -203,16 +204,11 @@ def kernel_agreement(fp32_path, int8_path, crops) -> dict:
     reduce_range above). -> the mean shift of the points between the two (in d, like the NME), the same
     for the file's arithmetic against FP32, their ratio, and the largest point difference in patch px."""
     from mcl_caffe.core.metrics import nme
-    from mcl_caffe.infer.aligner import make_session
 
     x = crops.inputs()
-    shape = crops.points.shape
 
     def run(path, optimization):
-        sess = make_session(path, threads=1, optimization=optimization)
-        name = sess.get_inputs()[0].name
-        return np.concatenate([sess.run(None, {name: x[s : s + 256]})[0] for s in range(0, len(x), 256)]
-                              ).reshape(shape)
+        return predict(path, x, threads=1, optimization=optimization).reshape(crops.points.shape)
 
     kernels, written, p32 = run(int8_path, "all"), run(int8_path, "none"), run(fp32_path, "all")
     shift = float(nme(kernels, written, crops.d).mean())
